@@ -1,0 +1,138 @@
+"""The `alexspec` command line: the composition root and the only place that prints or exits.
+
+Exit codes: 0 ok, 1 run failure, 2 spec or usage error, 130 interrupted after a clean save.
+`compiler` and `runtime` (and so torch) are imported only inside the commands that need them,
+so `alexspec check` and `alexspec draw` start instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from alexspec.console import Console
+from alexspec.errors import AlexspecError
+
+DEFAULT_SPEC = "specs/alexnet.cfg"
+
+
+def _spec_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    if optional:
+        p.add_argument("spec", nargs="?", default=None, help=f"layer definition file ({DEFAULT_SPEC})")
+    else:
+        p.add_argument("spec", help="layer definition file (cuda-convnet syntax + extensions)")
+    p.add_argument("--layer-params", metavar="FILE", help="layer parameter file (cuda-convnet)")
+    p.add_argument("--inner-size", type=int, metavar="N", help="input size when the spec leaves it to the data")
+    p.add_argument("--allow-code", action="store_true",
+                   help="allow initWFunc/initBFunc/initCFunc keys to import and run Python")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="alexspec", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check", help="validate a spec and print its layer table")
+    _spec_args(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("draw", help="draw the net: the paper's Figure 2, or a layer graph")
+    _spec_args(p, optional=True)
+    p.add_argument("-o", "--output", metavar="FILE", help="FILE.svg|.pdf|.png|.dot (default: <spec>.svg)")
+    p.add_argument("--style", choices=("figure2", "graph"), default="figure2")
+    p.set_defaults(func=cmd_draw)
+
+    p = sub.add_parser("run", help="train a spec (on the embedded Fashion-MNIST when no data is given)")
+    _spec_args(p)
+    p.add_argument("--data", "--data-path", dest="data", metavar="DIR|NAME",
+                   help="image-folder tree, CIFAR-10 batches folder, or 'fashion-mnist'")
+    p.add_argument("--gpu", default="auto", help="logical GPU -> device list: 0,1 | cpu | auto")
+    p.add_argument("--epochs", type=float, help="epochs to train (spec: [net] epochs)")
+    p.add_argument("--mini", type=int, help="minibatch size (spec: [net] mini)")
+    p.add_argument("--max-batches", type=int, metavar="N", help="stop after N training batches")
+    p.add_argument("--train-subset", type=int, metavar="N", help="use only N training images")
+    p.add_argument("--save-path", metavar="DIR", help="where checkpoints and metrics go (runs/<spec>)")
+    p.add_argument("--load-file", "-f", metavar="CKPT", help="resume from a checkpoint file or directory")
+    p.add_argument("--test-freq", type=int, metavar="N", help="test every N batches (0: every epoch)")
+    p.add_argument("--multiview-test", action="store_true", help="test on the paper's ten views")
+    p.add_argument("--color-noise", type=float, metavar="STD", help="PCA colour noise std (0 turns it off)")
+    p.add_argument("--seed", type=int, help="random seed (spec: [net] seed)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("test", help="top-1/top-5 error of a checkpoint")
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("--multiview", "--multiview-test", dest="multiview", action="store_true",
+                   help="average the softmax over the paper's ten views")
+    p.add_argument("--data", "--data-path", dest="data", metavar="DIR|NAME")
+    p.add_argument("--gpu", default="auto")
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("show", help="learned filters (Figure 3), predictions and neighbours (Figure 4)")
+    p.add_argument("checkpoint", metavar="CKPT")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--filters", metavar="LAYER", help="grid of a conv layer's kernels, per GPU")
+    what.add_argument("--preds", action="store_true", help="test images with their top-5 labels")
+    what.add_argument("--neighbors", action="store_true", help="nearest training images by last hidden layer")
+    p.add_argument("-o", "--output", metavar="FILE.png")
+    p.add_argument("--data", "--data-path", dest="data", metavar="DIR|NAME")
+    p.add_argument("--gpu", default="auto")
+    p.set_defaults(func=cmd_show)
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    import alexspec
+
+    return alexspec.load(
+        args.spec or DEFAULT_SPEC, params=args.layer_params, inner_size=args.inner_size,
+        allow_code=args.allow_code,
+    )
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from alexspec.report import check_report
+
+    net = _load(args)
+    console.print(check_report(net))
+    return 0
+
+
+def cmd_draw(args: argparse.Namespace, console: Console) -> int:
+    from alexspec.draw import draw
+
+    net = _load(args)
+    out = Path(args.output or Path(net.path).with_suffix(".svg").name)
+    result = draw(net, out, style=args.style)
+    console.print(result)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    raise NotImplementedError("run: the runtime is not built yet")
+
+
+def cmd_test(args: argparse.Namespace, console: Console) -> int:
+    raise NotImplementedError("test: the runtime is not built yet")
+
+
+def cmd_show(args: argparse.Namespace, console: Console) -> int:
+    raise NotImplementedError("show: the runtime is not built yet")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `alexspec` console script."""
+    args = build_parser().parse_args(argv)
+    console = Console()
+    try:
+        return args.func(args, console)
+    except AlexspecError as e:
+        console.error(e)
+        return e.exit_code
+    except KeyboardInterrupt:
+        console.error_text("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
