@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multiview-test", action="store_true", help="test on the paper's ten views")
     p.add_argument("--color-noise", type=float, metavar="STD", help="PCA colour noise std (0 turns it off)")
     p.add_argument("--seed", type=int, help="random seed (spec: [net] seed)")
+    p.add_argument("--test-subset", type=int, metavar="N", help="validate on the first N images only")
+    p.add_argument("--pack-data", action="store_true",
+                   help="decode an image-folder tree once into uint8 shards (reused by later runs)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("test", help="top-1/top-5 error of a checkpoint")
@@ -66,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="average the softmax over the paper's ten views")
     p.add_argument("--data", "--data-path", dest="data", metavar="DIR|NAME")
     p.add_argument("--gpu", default="auto")
+    p.add_argument("--test-subset", type=int, metavar="N", help="test on the first N images only")
     p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("show", help="learned filters (Figure 3), predictions and neighbours (Figure 4)")
@@ -74,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--filters", metavar="LAYER", help="grid of a conv layer's kernels, per GPU")
     what.add_argument("--preds", action="store_true", help="test images with their top-5 labels")
     what.add_argument("--neighbors", action="store_true", help="nearest training images by last hidden layer")
+    p.add_argument("--search", type=int, default=10_000, metavar="N",
+                   help="--neighbors searches the first N training images (10,000)")
     p.add_argument("-o", "--output", metavar="FILE.png")
     p.add_argument("--data", "--data-path", dest="data", metavar="DIR|NAME")
     p.add_argument("--gpu", default="auto")
@@ -109,15 +115,54 @@ def cmd_draw(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    raise NotImplementedError("run: the runtime is not built yet")
+    from alexspec.console import RunReporter
+    from alexspec.runtime.session import RunOptions, run
+
+    opts = RunOptions(
+        spec=args.spec, layer_params=args.layer_params, inner_size=args.inner_size,
+        allow_code=args.allow_code, data=args.data, gpu=args.gpu, epochs=args.epochs, mini=args.mini,
+        max_batches=args.max_batches, train_subset=args.train_subset, test_subset=args.test_subset,
+        save_path=args.save_path, load_file=args.load_file, test_freq=args.test_freq,
+        multiview_test=True if args.multiview_test else None, color_noise=args.color_noise,
+        seed=args.seed, pack_data=args.pack_data)
+    result = run(opts, RunReporter(console))
+    t = result.last_test
+    if t is not None:
+        console.print(f"done: {result.steps} steps; validation top-1 error {100 * t.top1:.2f}%, "
+                      f"top-5 error {100 * t.top5:.2f}%"
+                      + (f"; checkpoint {result.checkpoint}" if result.checkpoint else ""))
+    return 0
 
 
 def cmd_test(args: argparse.Namespace, console: Console) -> int:
-    raise NotImplementedError("test: the runtime is not built yet")
+    from alexspec.console import RunReporter
+    from alexspec.runtime.session import test
+
+    r = test(args.checkpoint, RunReporter(console), multiview=args.multiview, data=args.data,
+             gpu=args.gpu, limit=args.test_subset)
+    s = r.scores
+    views = "the ten views" if s.views > 1 else "the centre crop"
+    console.print(f"{r.checkpoint} (step {r.step}) on {s.images:,} test images, {views}:\n"
+                  f"  logprob {s.loss:.4f}\n"
+                  f"  top-1 error {100 * s.top1:.2f}%  (accuracy {100 * (1 - s.top1):.2f}%)\n"
+                  f"  top-5 error {100 * s.top5:.2f}%  (accuracy {100 * (1 - s.top5):.2f}%)")
+    return 0
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
-    raise NotImplementedError("show: the runtime is not built yet")
+    from alexspec.runtime import show
+
+    if args.filters:
+        shown = show.show_filters(args.checkpoint, args.filters, args.output, gpu=args.gpu,
+                                  warn=console.note)
+    elif args.preds:
+        shown = show.show_predictions(args.checkpoint, args.output, data=args.data, gpu=args.gpu,
+                                      warn=console.note)
+    else:
+        shown = show.show_neighbours(args.checkpoint, args.output, data=args.data, gpu=args.gpu,
+                                     search=args.search, warn=console.note)
+    console.print(shown.message)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,3 +34,97 @@ class Console:
     def note(self, text: str) -> None:
         """One line of information on stderr (what data or devices a run uses)."""
         self.err.print(text)
+
+
+def _clock(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class RunReporter:
+    """What `alexspec run` / `alexspec test` show (implements `alexspec.runtime.report.Reporter`).
+
+    On a terminal: a rich progress bar with images/s and time left, test results printed above it.
+    Otherwise (a pipe, a log file): one plain line per step at most every `every` seconds, plus
+    the first and the last step, so logs stay short but a watcher always sees steps go by.
+    """
+
+    def __init__(self, console: Console, every: float = 2.0) -> None:
+        self.console = console
+        self.every = every
+        self.tty = console.out.is_terminal
+        self._progress = None
+        self._task = None
+        self._test_task = None
+        self._last = 0.0
+        self.warnings = 0
+
+    def info(self, text: str) -> None:
+        self.console.note(text)
+
+    def warn(self, text: str) -> None:
+        self.warnings += 1
+        self._line(f"warning: {text}", err=True)
+
+    def _line(self, text: str, err: bool = False) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text, highlight=False, markup=False)
+        elif err:
+            self.console.error_text(text)
+        else:
+            self.console.out.print(text, highlight=False, markup=False)
+
+    def start(self, total_steps: int, done: int) -> None:
+        import time
+
+        self._last = time.monotonic()
+        if not self.tty:
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("left"),
+            TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+            console=self.console.out, transient=False)
+        self._progress.start()
+        self._task = self._progress.add_task("train", total=total_steps, completed=done,
+                                             rate="", status="")
+
+    def step(self, info) -> None:
+        import time
+
+        status = f"logprob {info.loss:.4f} top1 {100 * info.top1:.1f}%"
+        if self._progress is not None:
+            self._progress.update(self._task, completed=info.step, rate=f"{info.images_per_s:,.0f} img/s",
+                                  status=f"epoch {info.epoch} {status}")
+            return
+        now = time.monotonic()
+        if info.step == 1 or info.step == info.total or now - self._last >= self.every:
+            self._last = now
+            self._line(f"step {info.step}/{info.total} epoch {info.epoch}: {status} "
+                       f"top5 {100 * info.top5:.1f}% lr {info.lr:.3g} {info.images_per_s:,.0f} img/s "
+                       f"{_clock(info.seconds_left)} left")
+
+    def testing(self, total_images: int) -> None:
+        if self._progress is not None:
+            self._test_task = self._progress.add_task("test", total=total_images, rate="", status="")
+
+    def test(self, info) -> None:
+        if self._progress is not None and self._test_task is not None:
+            self._progress.remove_task(self._test_task)
+            self._test_task = None
+        views = "ten views" if info.views > 1 else "centre crop"
+        self._line(f"test at step {info.step} (epoch {info.epoch}): logprob {info.loss:.4f}, "
+                   f"top-1 error {100 * info.top1:.2f}%, top-5 error {100 * info.top5:.2f}% "
+                   f"({info.images:,} images, {views})"
+                   + ("; validation error stopped improving: learning rate / 10" if info.dropped_lr else ""))
+
+    def saved(self, path: str) -> None:
+        self._line(f"saved {path}")
+
+    def finish(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

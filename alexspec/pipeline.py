@@ -1,14 +1,102 @@
-"""`load`: read -> parse -> validate -> check, the front end's one entry point."""
+"""`load`: read -> parse -> expand -> validate -> check, the front end's one entry point."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from alexspec.check import check
+from alexspec.errors import Diagnostic, Span, SpecError
+from alexspec.expand import expand
 from alexspec.net import Net
+from alexspec.parse import parse
+from alexspec.validate import validate
+
+
+_LAYER = re.compile(r"^layer '([^']*)': ")
+
+
+def _read(path: str, what: str) -> str:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise SpecError([Diagnostic(Span(path, 1, 1), "file", f"cannot read the {what} file: {reason}")]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise SpecError([Diagnostic(Span(path, line, col), "encoding",
+                                    f"the {what} file is not UTF-8 text (byte 0x{raw[e.start]:02x})")],
+                        {path: raw.decode("utf-8", errors="replace")}) from None
+
+
+def _merge_columns(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per place: the columns of a compact section share its text, so the same
+    problem found in `conv2a` and `conv2b` is reported once, naming both layers."""
+    out: list[Diagnostic] = []
+    where: dict[tuple, int] = {}
+    names: dict[int, list[str]] = {}
+    for d in diags:
+        m = _LAYER.match(d.message)
+        # Columns of one section are named <name>a, <name>b, ...: same place, same base name.
+        key = (d.span, d.code, m.group(1)[:-1]) if m else (d.span, d.code, d.message)
+        if key in where and m:
+            names[where[key]].append(m.group(1))
+            continue
+        where[key] = len(out)
+        names[len(out)] = [m.group(1)] if m else []
+        out.append(d)
+    for i, layer_names in names.items():
+        if len(layer_names) > 1:
+            d = out[i]
+            listed = ", ".join(f"'{n}'" for n in layer_names)
+            out[i] = replace(d, message=_LAYER.sub(f"layers {listed}: ", d.message, count=1))
+    return out
+
+
+def loads(text: str, path: str = "<string>", params_text: str | None = None,
+          params_path: str | None = None, *, inner_size: int | None = None,
+          allow_code: bool = False) -> Net:
+    """`load` from text (a checkpoint keeps the spec text; the runtime rebuilds the Net from it).
+
+    `path` and `params_path` only name the texts in diagnostics. Raises SpecError.
+    """
+    try:
+        return _loads(text, path, params_text, params_path, inner_size, allow_code)
+    except SpecError as e:
+        if len(e.diagnostics) < 2:
+            raise
+        merged = sorted(_merge_columns(e.diagnostics), key=lambda d: (d.span.path != path, d.span))
+        raise SpecError(merged, e.sources) from None
+
+
+def _loads(text: str, path: str, params_text: str | None, params_path: str | None,
+           inner_size: int | None, allow_code: bool) -> Net:
+    sources = {path: text}
+    spec_raw = parse(text, path)
+    params_raw = None
+    if params_text is not None:
+        params_path = params_path or "<params>"
+        sources[params_path] = params_text
+        params_raw = parse(params_text, params_path)
+    expanded = expand(spec_raw, params_raw)
+    spec = validate(expanded, allow_code=allow_code)
+    return check(spec, inner_size=inner_size, sources=sources, source_text=text)
 
 
 def load(path: str, params: str | None = None, *, inner_size: int | None = None,
          allow_code: bool = False) -> Net:
     """Read a layer definition file (and optionally a layer params file) into a checked `Net`.
 
-    Raises SpecError with every located diagnostic of the first failing stage.
+    `inner_size` (`--inner-size`) overrides the spec's `[net] innerSize`; `allow_code` lets
+    `initWFunc`-style keys through (they import and run Python). Raises SpecError with every
+    located diagnostic of the first failing stage.
     """
-    raise NotImplementedError
+    path = str(path)
+    text = _read(path, "layer definition")
+    params_text = _read(str(params), "layer params") if params is not None else None
+    return loads(text, path, params_text, str(params) if params is not None else None,
+                 inner_size=inner_size, allow_code=allow_code)

@@ -1,0 +1,192 @@
+"""The paper's Figure 2 as a graphviz graph: one lane per logical GPU, left to right.
+
+Boxes are the outputs of the weight layers before pooling (the caption's neuron counts), labelled
+with their size per GPU and the kernel and stride that produced them; pooling, normalisation and
+the other weightless layers are written on the links; links inside a lane are solid, links that
+cross GPUs are red, dashed and do not pull the lanes out of line (constraint=false).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import graphviz
+
+from alexspec.draw import styles
+from alexspec.draw.stages import Figure2, Link, Stage, figure2_stages
+from alexspec.ir import ConvLayer, LocalLayer, Neuron
+from alexspec.net import Net, Node
+
+# The Figure 2 caption prints 253,440 neurons for conv1; 55*55*96 is 290,400 (an erratum).
+PAPER_CONV1_NEURONS = 290_400
+CAPTION_CONV1_NEURONS = 253_440
+
+
+def neuron_text(neuron: Neuron) -> str:
+    """'ReLU' for relu, else the spec's own spelling (tanh[1.7159,0.6666])."""
+    return "ReLU" if neuron.kind == "relu" else str(neuron)
+
+
+def _pair(values: tuple[int, ...], default: int) -> str:
+    vals = sorted(set(values)) or [default]
+    return "/".join(str(v) for v in vals)
+
+
+def _kernel_text(node: Node) -> str:
+    """'11x11, stride 4' (and the padding when there is some) for conv and local layers."""
+    layer = node.layer
+    if not isinstance(layer, (ConvLayer, LocalLayer)):
+        return ""
+    k = _pair(layer.filter_size, 1)
+    text = f"{k}x{k}, stride {_pair(layer.stride, 1)}"
+    if any(layer.padding):
+        text += f", pad {_pair(layer.padding, 0)}"
+    return text
+
+
+def _annotation(node: Node) -> str:
+    """The text a collapsed (weightless) layer leaves on its link."""
+    layer = node.layer
+    t = node.type
+    if t == "pool":
+        text = f"{layer.pool} pooling {layer.size_x}x{layer.size_x}, stride {layer.stride}"
+    elif t == "cmpool":
+        text = f"cross-map {layer.pool} pooling"
+    elif t == "cmrnorm":
+        text = f"response normalisation (n={layer.size})"
+    elif t in ("rnorm", "cnorm"):
+        text = f"{'contrast' if t == 'cnorm' else 'local response'} normalisation ({layer.size}x{layer.size})"
+    elif t == "neuron":
+        text = neuron_text(layer.neuron)
+    elif t in ("dropout", "dropout2"):
+        text = f"dropout {1 - layer.keep:g}"
+    elif t in styles.MERGE_TYPES:
+        text = {"eltsum": "sum", "eltmax": "max", "sum": "channel sum"}.get(t, t)
+    else:
+        text = t
+    neuron = getattr(layer, "neuron", None)
+    if neuron is not None and t != "neuron":
+        text += f" + {neuron_text(neuron)}"
+    return text[0].upper() + text[1:]
+
+
+def _link_label(net: Net, link: Link) -> str:
+    return "\n".join(_annotation(net[name]) for name in link.via)
+
+
+def _stage_size(stage: Stage) -> tuple[float, float]:
+    """(width, height) in inches: height grows with the spatial size, width with the depth,
+    dense layers are tall thin bars (as in the paper)."""
+    out = stage.node.output
+    if stage.kind == "sink":
+        return 0.9, 0.5
+    if out.is_image:
+        height = 0.55 + 0.32 * math.log2(max(out.height, 1))
+        width = 0.9 + 0.12 * math.log2(max(out.channels, 1))
+    else:
+        height = 0.9 + 0.16 * math.log2(max(out.channels, 1))
+        width = 1.0
+    return round(width, 2), round(height, 2)
+
+
+def _stage_label(stage: Stage) -> str:
+    node = stage.node
+    name = styles.html_text(node.name)
+    grey = '<FONT POINT-SIZE="9" COLOR="#555555">'
+    if stage.kind == "input":
+        rows = [f"<B>{node.output}</B>", f"{grey}input ({name})</FONT>"]
+    elif stage.kind == "sink":
+        rows = [f"<B>{styles.html_text(node.type)}</B>", f"{grey}{name}</FONT>"]
+    else:
+        neuron = getattr(node.layer, "neuron", None)
+        detail = name + (f" · {styles.html_text(neuron_text(neuron))}" if neuron else "")
+        if node.output.is_image:
+            head = f"<B>{node.output}</B>"
+            kernel = _kernel_text(node)
+            rows = [head] + ([kernel] if kernel else []) + [f"{grey}{detail}</FONT>"]
+        else:
+            rows = ["dense", f"<B>{node.output.channels}</B>", f"{grey}{detail}</FONT>"]
+    cells = "".join(f"<TR><TD>{row}</TD></TR>" for row in rows)
+    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{cells}</TABLE>>'
+
+
+def _caption(net: Net, fig: Figure2) -> str:
+    """Title and the paper's caption-like neuron count line, computed from the spec."""
+    counts = [n for _, n in fig.neurons_by_depth()]
+    inputs = [s.node.neurons for s in fig.stages if s.kind == "input"]
+    lanes = len(fig.lanes)
+    crossing = len(fig.cross_links)
+    title = (f"{Path(net.path).name}: {lanes} GPU lane{'s' if lanes != 1 else ''}, "
+             f"{crossing} cross-GPU link{'s' if crossing != 1 else ''}")
+    line = ("input " + ", ".join(styles.count(n) for n in inputs) + "-dimensional; neurons per stage "
+            + "–".join(styles.count(n) for n in counts))
+    rows = [f"<B>{styles.html_text(title)}</B>", styles.html_text(line)]
+    if counts and counts[0] == PAPER_CONV1_NEURONS:
+        rows.append(styles.html_text(
+            f"(the paper's caption prints {styles.count(CAPTION_CONV1_NEURONS)} for conv1; "
+            f"55x55x96 = {styles.count(PAPER_CONV1_NEURONS)})"))
+    cells = "".join(f"<TR><TD>{row}</TD></TR>" for row in rows)
+    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2">{cells}</TABLE>>'
+
+
+def _tooltip(link: Link) -> str:
+    hops = ", ".join(f"{e.src} -> {e.dst} ({e.shape})" for e in link.hops)
+    return styles.dot_string(hops)
+
+
+def figure2_graph(net: Net) -> graphviz.Digraph:
+    """The Figure 2 diagram of `net` as a graphviz graph (deterministic source)."""
+    fig = figure2_stages(net)
+    g = graphviz.Digraph("figure2")
+    g.attr(rankdir="LR", newrank="true", nodesep="0.35", ranksep="0.55", splines="line",
+           fontname=styles.FONT, fontsize="11", labelloc="b", label=_caption(net, fig),
+           outputorder="edgesfirst")
+    g.attr("node", fontname=styles.FONT, fontsize="11", shape="box3d", style="filled",
+           color="#333333", margin="0.05,0.03")
+    g.attr("edge", fontname=styles.FONT, fontsize="9", arrowsize="0.7")
+
+    def add_node(sub: graphviz.Digraph, stage: Stage, fill: str) -> None:
+        width, height = _stage_size(stage)
+        shape = "plaintext" if stage.kind == "sink" else "box3d"
+        sub.node(f"L{stage.index}", label=_stage_label(stage), fillcolor=fill, shape=shape,
+                 width=str(width), height=str(height))
+
+    for stage in fig.stages:
+        if stage.kind == "input":
+            add_node(g, stage, styles.KIND_COLOURS["data"])
+    for lane in fig.lanes:
+        background, fill = styles.lane_colours(lane)
+        with g.subgraph(name=f"cluster_gpu{lane}") as c:
+            c.attr(label=f"GPU {lane}", labeljust="l", style="filled,rounded", color=background,
+                   fillcolor=background, fontsize="12", fontname=styles.FONT)
+            for stage in fig.stages:
+                if stage.lane == lane:
+                    add_node(c, stage, fill)
+    for stage in fig.stages:
+        if stage.kind == "sink":
+            add_node(g, stage, "white")
+
+    index = {s.name: s.index for s in fig.stages}
+    lane_of = {s.name: s.lane for s in fig.stages}
+    # A crossing link is drawn without ranking constraint unless it is the only way in.
+    has_straight_input = {link.dst for link in fig.links if not link.crosses_gpus}
+    straight_labels = {(link.dst, _link_label(net, link)) for link in fig.links
+                       if not link.crosses_gpus}
+    for link in fig.links:
+        label = _link_label(net, link)
+        attrs: dict[str, str] = {"tooltip": _tooltip(link), "tailport": "e", "headport": "w"}
+        if link.crosses_gpus:
+            attrs.update(styles.CROSS_GPU_EDGE, **{"class": "cross"})
+            if link.dst not in has_straight_input:
+                attrs["constraint"] = "true"
+            if (link.dst, label) in straight_labels:
+                label = ""  # already written on the straight link into the same box
+        else:
+            attrs.update(styles.SAME_GPU_EDGE, **{"class": "same"})
+            if lane_of[link.src] is not None and lane_of[link.src] == lane_of[link.dst]:
+                attrs["weight"] = "8"  # keep the lanes straight
+        if label:
+            attrs["label"] = "<" + "<BR/>".join(styles.html_text(x) for x in label.split("\n")) + ">"
+        g.edge(f"L{index[link.src]}", f"L{index[link.dst]}", **attrs)
+    return g

@@ -1,0 +1,166 @@
+"""parse: the text of a cuda-convnet layer file -> `RawFile` (sections, items, spans).
+
+The lark grammar (`grammar.lark`) reads ConfigParser's INI dialect; the transformer below only
+records what was written and where. Nothing is validated here, except what ConfigParser itself
+refused: text that is not a section, an item or a comment, and an item before the first section.
+Duplicate sections and keys are reported (ConfigParser silently merged or overwrote them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.resources import files
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from alexspec.errors import Diagnostic, Span, SpecError
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """`key=value` as written. `key` keeps its case; `value` is the text without any comment."""
+
+    key: str
+    value: str
+    key_span: Span
+    value_span: Span
+
+    @property
+    def lkey(self) -> str:
+        return self.key.lower()
+
+
+@dataclass
+class RawSection:
+    """`[name]` and its items in file order."""
+
+    name: str
+    span: Span
+    items: list[RawItem] = field(default_factory=list)
+
+    def get(self, key: str) -> RawItem | None:
+        """The item whose key equals `key` case-insensitively (the last one), or None."""
+        key = key.lower()
+        for item in reversed(self.items):
+            if item.lkey == key:
+                return item
+        return None
+
+
+@dataclass
+class RawFile:
+    path: str
+    text: str
+    sections: list[RawSection]
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    grammar = files("alexspec").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True)
+
+
+def _token_span(path: str, tok: Token) -> Span:
+    return Span(path, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+class _Build(Transformer):
+    """Tree -> flat list of ('header', name, span) / ('item', RawItem); no checks."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    @v_args(meta=True)
+    def header(self, meta, children):
+        (name,) = children
+        span = Span(self.path, meta.line, meta.column, meta.line, name.end_column + 1)
+        return ("header", str(name).strip(), span)
+
+    def item(self, children):
+        key, *rest = children
+        kspan = _token_span(self.path, key)
+        if rest:
+            vspan = _token_span(self.path, rest[0])
+            value = str(rest[0])
+        else:  # `key=` with nothing after: ConfigParser's empty string, located after the key
+            vspan = Span(self.path, key.line, key.end_column + 1, key.line, key.end_column + 2)
+            value = ""
+        return ("item", RawItem(str(key), value, kspan, vspan))
+
+    def start(self, children):
+        return children
+
+
+def _syntax_diagnostic(path: str, text: str, e: UnexpectedInput) -> Diagnostic:
+    lines = text.splitlines() or [""]
+    if isinstance(e, UnexpectedEOF) or e.line < 1:
+        return Diagnostic(Span(path, len(lines), len(lines[-1]) + 1), "syntax",
+                          "unexpected end of file")
+    line = lines[e.line - 1] if e.line <= len(lines) else ""
+    stripped = line.strip()
+    if isinstance(e, UnexpectedToken) and e.token.type == "_NL" and stripped.startswith("["):
+        msg, hint = "section header is missing its closing ']'", "write it as [name]"
+    elif stripped.startswith("["):
+        msg, hint = "unexpected text after the section header", "put each key=value on its own line"
+    elif stripped and "=" not in stripped and ":" not in stripped:
+        col = len(line) - len(line.lstrip()) + 1
+        return Diagnostic(Span(path, e.line, col, e.line, col + len(stripped)), "syntax",
+                          f"expected 'key=value', a [section] header or a comment, got {stripped!r}")
+    else:
+        got = text[e.pos_in_stream] if isinstance(e, UnexpectedCharacters) else None
+        msg = "syntax error" + (f": unexpected {got!r}" if got and not got.isspace() else "")
+        hint = "a line is `[name]`, `key=value`, `key: value` or a `#`/`;` comment"
+    return Diagnostic(Span(path, e.line, e.column, e.line, e.column + 1), "syntax", msg, hint)
+
+
+def parse(text: str, path: str = "<string>") -> RawFile:
+    """Parse one layer definition or layer params file.
+
+    Raises SpecError (code `syntax`, `duplicate-section`, `duplicate-key`, `no-section`) with
+    every problem found; the text is otherwise taken as written.
+    """
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    src = text if text.endswith("\n") else text + "\n"
+    try:
+        tree = _parser().parse(src)
+    except UnexpectedInput as e:
+        raise SpecError([_syntax_diagnostic(path, text, e)], {path: text}) from None
+    entries = _Build(path).transform(tree)
+
+    diags: list[Diagnostic] = []
+    sections: list[RawSection] = []
+    seen: dict[str, RawSection] = {}
+    for entry in entries:
+        if entry[0] == "header":
+            _, name, span = entry
+            if name in seen:
+                first = seen[name].span
+                diags.append(Diagnostic(span, "duplicate-section",
+                                        f"section [{name}] is defined twice (first at line {first.line})",
+                                        "rename one of them; a layer name must be unique"))
+            sec = RawSection(name, span)
+            seen.setdefault(name, sec)
+            sections.append(sec)
+        else:
+            item: RawItem = entry[1]
+            if not sections:
+                diags.append(Diagnostic(item.key_span, "no-section",
+                                        f"key {item.key!r} comes before the first [section] header",
+                                        "start the file with a [name] header"))
+                continue
+            sec = sections[-1]
+            prev = sec.get(item.key)
+            if prev is not None:
+                diags.append(Diagnostic(item.key_span, "duplicate-key",
+                                        f"[{sec.name}]: key {item.key!r} is set twice "
+                                        f"(first at line {prev.key_span.line})",
+                                        "keep one of them"))
+                continue
+            sec.items.append(item)
+    if diags:
+        raise SpecError(diags, {path: text})
+    return RawFile(path, text, sections)

@@ -1,0 +1,71 @@
+"""report: the `alexspec check` summary of a checked Net, as a rich renderable (no printing here)."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from alexspec.net import Net
+
+
+def _si(n: int) -> str:
+    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def layer_table(net: Net) -> Table:
+    """One row per layer: name, type, GPU(s), output shape, parameters, multiply-adds."""
+    t = Table(title=f"{net.path}: {len(net)} layers on {net.num_gpus} logical GPU"
+              f"{'s' if net.num_gpus != 1 else ''}", title_justify="left")
+    t.add_column("layer")
+    t.add_column("type")
+    t.add_column("GPU", justify="right")
+    t.add_column("output (HxWxC)", justify="right")
+    t.add_column("parameters", justify="right")
+    t.add_column("multiply-adds", justify="right")
+    for n in net:
+        t.add_row(n.name, n.type, ",".join(map(str, n.gpus)), str(n.output),
+                  f"{n.params:,}" if n.params else "", f"{n.macs:,}" if n.macs else "")
+    t.add_section()
+    t.add_row("total", "", "", "", f"{net.params:,}", f"{net.macs:,}", style="bold")
+    return t
+
+
+def gpu_table(net: Net) -> Table:
+    """Per logical GPU: layers, parameters, multiply-adds, neurons (replicas counted on each GPU)."""
+    t = Table(title="per GPU", title_justify="left")
+    for col, just in (("GPU", "right"), ("layers", "right"), ("parameters", "right"),
+                      ("multiply-adds", "right"), ("neurons", "right")):
+        t.add_column(col, justify=just)
+    for g in range(net.num_gpus):
+        nodes = [n for n in net if g in n.gpus and n.type != "data"]
+        t.add_row(str(g), str(len(nodes)), f"{sum(n.params for n in nodes):,}",
+                  f"{sum(n.macs for n in nodes):,}", f"{sum(n.neurons for n in nodes):,}")
+    return t
+
+
+def edge_table(net: Net) -> Table | Text:
+    """The inputs that cross GPUs, with the bytes per image each carries (float32)."""
+    edges = net.cross_gpu_edges
+    if not edges:
+        return Text("no cross-GPU edges")
+    t = Table(title=f"{len(edges)} cross-GPU edge{'s' if len(edges) != 1 else ''}", title_justify="left")
+    for col, just in (("from", "left"), ("to", "left"), ("GPUs", "center"), ("shape", "right"),
+                      ("bytes / image", "right")):
+        t.add_column(col, justify=just)
+    for e in edges:
+        t.add_row(e.src, e.dst, f"{e.src_gpu} -> {e.dst_gpu}", str(e.shape), f"{e.bytes_per_image:,}")
+    t.add_section()
+    t.add_row("total", "", "", "", f"{sum(e.bytes_per_image for e in edges):,}", style="bold")
+    return t
+
+
+def check_report(net: Net) -> Group:
+    """The whole `check` output: the layer table, the per-GPU totals and the cross-GPU edges."""
+    summary = Text.assemble(
+        ("ok ", "bold green"), f"{net.params:,} parameters, {net.macs:,} multiply-adds "
+        f"({_si(net.macs)}) per image, {len(net.cross_gpu_edges)} cross-GPU edges")
+    return Group(layer_table(net), gpu_table(net), edge_table(net), summary)

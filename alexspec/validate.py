@@ -1,0 +1,206 @@
+"""validate: expanded raw sections -> `ir.Spec` (frozen pydantic models), every error at once.
+
+Keys are matched case-insensitively against the aliases of the layer type's model (see
+`fields.py`); values are read by `values.py` and converted by pydantic; pydantic's errors are
+mapped back to the span of the key, the value or the list entry they are about.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from alexspec import ir
+from alexspec.errors import Diagnostic, Span, SpecError
+from alexspec.expand import Expanded
+from alexspec.fields import CODE_HOOKS, FieldSpec, layer_fields, layer_models, settings_fields
+from alexspec.parse import RawItem, RawSection
+from alexspec.values import ValueProblem, parse_neuron, parse_schedule, split_list
+
+# cuda-convnet's values for per-input keys left out (conv, local): written into the IR so that a
+# file that spells them out and one that does not give equal layers.
+_PER_INPUT_DEFAULTS = {"padding": "0", "stride": "1", "groups": "1"}
+
+
+class _Section:
+    """The values of one section on their way to a model, with their spans."""
+
+    def __init__(self, sec: RawSection, what: str):
+        self.sec, self.what = sec, what
+        self.data: dict[str, Any] = {}
+        self.spans: dict[str, Span] = {}  # alias and attribute name -> value span
+        self.elem_spans: dict[tuple[str, int], Span] = {}
+        self.key_spans: dict[str, Span] = {}
+        self.bad_keys: set[str] = set()  # aliases whose value could not be read
+        self.unknown_keys = False
+
+    def diag(self, span: Span, code: str, message: str, hint: str | None = None) -> Diagnostic:
+        return Diagnostic(span, code, f"{self.what}: {message}", hint)
+
+
+def _read_element(text: str, span: Span, fs: FieldSpec) -> Any:
+    if fs.element == "schedule":
+        return parse_schedule(text, span)
+    if fs.element == "neuron":
+        return parse_neuron(text, span)
+    return text
+
+
+def _read_item(s: _Section, item: RawItem, fs: FieldSpec, n_inputs: int, diags: list[Diagnostic]) -> None:
+    """Convert one item's text and store it under the field's alias."""
+    if not item.value.strip():
+        s.bad_keys.add(fs.key)
+        diags.append(s.diag(item.value_span, "empty-value", f"{item.key}= has no value"))
+        return
+    s.spans[fs.key] = s.spans[fs.name] = item.value_span
+    s.key_spans[fs.key] = item.key_span
+    try:
+        if not fs.is_list:
+            elems = split_list(item.value, item.value_span)
+            if len(elems) > 1 and fs.element != "neuron":
+                raise ValueProblem(elems[1][1], f"{fs.key} takes one value, not a list")
+            s.data[fs.key] = _read_element(item.value.strip(), item.value_span, fs)
+            return
+        elems = split_list(item.value, item.value_span)
+        for text, span in elems:
+            if not text:
+                raise ValueProblem(span, f"{fs.key} has an empty entry in its list")
+        if fs.per_input and n_inputs > 1 and len(elems) == 1:
+            elems = elems * n_inputs  # cuda-convnet's broadcast of one value to every input
+        elif fs.per_input and n_inputs and len(elems) != n_inputs:
+            raise ValueProblem(item.value_span,
+                               f"{fs.key} has {len(elems)} values for {n_inputs} inputs",
+                               "give one value per input, or one value for all")
+        s.data[fs.key] = [_read_element(t, sp, fs) for t, sp in elems]
+        for i, (_, sp) in enumerate(elems):
+            s.elem_spans[(fs.key, i)] = sp
+    except ValueProblem as p:
+        s.bad_keys.add(fs.key)
+        diags.append(s.diag(p.span, "value", p.message, p.hint))
+
+
+def _locate(s: _Section, loc: tuple) -> Span:
+    if not loc:
+        return s.sec.span
+    key = loc[0]
+    if len(loc) > 1 and isinstance(loc[1], int) and (key, loc[1]) in s.elem_spans:
+        return s.elem_spans[(key, loc[1])]
+    return s.spans.get(key, s.sec.span)
+
+
+def _pydantic_diags(s: _Section, err: ValidationError) -> list[Diagnostic]:
+    out = []
+    for e in err.errors(include_url=False):
+        loc = tuple(e["loc"])  # models are validated directly: no discriminator tag in loc
+        key = str(loc[0]) if loc else "?"
+        if e["type"] == "missing" and (s.unknown_keys or key in s.bad_keys):
+            continue  # a misspelt or unreadable key already explains it
+        if e["type"] == "missing":
+            msg = f"required key {key!r} is missing"
+            if len(loc) > 1:
+                msg = f"{'.'.join(map(str, loc))} is missing"
+            out.append(s.diag(_locate(s, loc), "missing-key", msg))
+            continue
+        path = key + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc[1:])
+        got = e.get("input")
+        shown = f" (got {got!r})" if isinstance(got, (str, int, float)) else ""
+        out.append(s.diag(_locate(s, loc), "value", f"{path}: {e['msg']}{shown}"))
+    return out
+
+
+def _unknown_key(s: _Section, item: RawItem, fields: dict[str, FieldSpec], kind: str) -> Diagnostic:
+    allowed = sorted(fs.key for k, fs in fields.items() if k != "type" and k not in CODE_HOOKS)
+    near = difflib.get_close_matches(item.lkey, [a.lower() for a in allowed], n=1, cutoff=0.6)
+    hint = f"did you mean {fields[near[0]].key!r}? " if near else ""
+    hint += f"{kind} takes: " + ", ".join(allowed)
+    return s.diag(item.key_span, "unknown-key", f"unknown key {item.key!r}", hint)
+
+
+def _validate_layer(sec: RawSection, allow_code: bool, diags: list[Diagnostic]) -> ir.Layer | None:
+    s = _Section(sec, f"layer '{sec.name}'")
+    type_item = sec.get("type")
+    known = sorted(layer_models())
+    if type_item is None or not type_item.value.strip():
+        diags.append(s.diag(sec.span, "missing-type", "no type given",
+                            "add type=..., one of: " + ", ".join(known)))
+        return None
+    type_ = type_item.value.strip().lower()
+    if type_ not in layer_models():
+        near = difflib.get_close_matches(type_, known, n=1)
+        hint = (f"did you mean {near[0]!r}? " if near else "") + "known types: " + ", ".join(known)
+        diags.append(s.diag(type_item.value_span, "unknown-type", f"unknown layer type {type_item.value!r}", hint))
+        return None
+    fields = layer_fields(type_)
+    s.data["type"] = type_
+    s.spans["type"] = type_item.value_span
+    n_before = len(diags)
+
+    inputs_item = sec.get("inputs")
+    n_inputs = 0
+    if inputs_item is not None:
+        _read_item(s, inputs_item, fields["inputs"], 0, diags)
+        n_inputs = len(s.data.get("inputs", ()))
+    for item in sec.items:
+        if item.lkey in ("type", "inputs"):
+            continue
+        if item.lkey in CODE_HOOKS and not allow_code:
+            diags.append(s.diag(item.key_span, "code-hook",
+                                f"{item.key}= names Python code to import and run; refused",
+                                "pass --allow-code (allow_code=True) to run it, if you trust this file"))
+            continue
+        fs = fields.get(item.lkey)
+        if fs is None:
+            s.unknown_keys = True
+            diags.append(_unknown_key(s, item, fields, f"type={type_}"))
+            continue
+        _read_item(s, item, fs, n_inputs, diags)
+    for key, value in _PER_INPUT_DEFAULTS.items():
+        fs = fields.get(key)
+        if fs is not None and fs.per_input and fs.key not in s.data and n_inputs:
+            s.data[fs.key] = [value] * n_inputs
+    model = layer_models()[type_]
+    try:
+        layer = model.model_validate({**s.data, "name": sec.name, "span": sec.span, "spans": s.spans})
+        return layer if len(diags) == n_before else None
+    except ValidationError as e:
+        diags.extend(_pydantic_diags(s, e))
+        return None
+
+
+def _validate_settings(sec: RawSection, diags: list[Diagnostic]) -> ir.RunSettings | None:
+    s = _Section(sec, f"[{sec.name}] (type=net)")
+    fields = settings_fields()
+    n_before = len(diags)
+    for item in sec.items:
+        if item.lkey == "type":
+            continue
+        fs = fields.get(item.lkey)
+        if fs is None:
+            s.unknown_keys = True
+            diags.append(_unknown_key(s, item, fields, "type=net"))
+            continue
+        _read_item(s, item, fs, 0, diags)
+    try:
+        settings = ir.RunSettings.model_validate(s.data)
+        return settings if len(diags) == n_before else None
+    except ValidationError as e:
+        diags.extend(_pydantic_diags(s, e))
+        return None
+
+
+def validate(expanded: Expanded, *, allow_code: bool = False) -> ir.Spec:
+    """Turn expanded sections into a validated `Spec`. Raises SpecError with every problem."""
+    diags: list[Diagnostic] = []
+    layers = [_validate_layer(sec, allow_code, diags) for sec in expanded.layers]
+    settings = ir.RunSettings()
+    if expanded.settings is not None:
+        settings = _validate_settings(expanded.settings, diags) or settings
+    if not expanded.layers:
+        diags.append(Diagnostic(Span(expanded.path, 1, 1), "empty", "the file defines no layers",
+                                "a spec has [name] sections with type=..."))
+    if diags:
+        raise SpecError(diags, expanded.sources)
+    return ir.Spec(path=expanded.path, layers=tuple(layers), settings=settings,
+                   settings_span=expanded.settings.span if expanded.settings else None)

@@ -1,0 +1,143 @@
+"""conv (shared weights) and local (unshared weights) layers, cuda-convnet semantics.
+
+Several inputs: one weight set per input, outputs summed, one bias (cuda-convnet docs).
+`groups=g`: the input channels are split into g groups; each group has `filters` filters, so the
+output has `filters * g` channels (cuda-convnet counts filters per group, unlike Caffe).
+Output size: `1 + ceil((2*padding + size - filterSize) / stride)` (or `modulesX`), with the
+right/bottom padding that implies (geometry.py).
+`sharedBiases=false`: one bias per output channel and position. Local layers always have one
+bias per channel and position (cuda-convnet2 `LocalUnsharedLayerParser`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from alexspec.compiler.layers.common import WeightLayer, apply, maybe_neuron, pick
+from alexspec.compiler.layers.geometry import conv_out, span_pads
+from alexspec.ir import ConvLayer, LocalLayer
+from alexspec.net import Shape
+
+
+@dataclass(frozen=True)
+class InputGeometry:
+    """How one input is convolved: channels, filters per group, kernel, stride, groups, padding."""
+
+    channels: int
+    filters: int
+    size: int
+    stride: int
+    groups: int
+    pad_h: tuple[int, int]  # (top, bottom)
+    pad_w: tuple[int, int]  # (left, right)
+
+    @property
+    def symmetric(self) -> bool:
+        return self.pad_h[0] == self.pad_h[1] == self.pad_w[0] == self.pad_w[1] >= 0
+
+    def pad(self, x: Tensor) -> Tensor:
+        return F.pad(x, (self.pad_w[0], self.pad_w[1], self.pad_h[0], self.pad_h[1]))
+
+
+def input_geometries(layer: ConvLayer | LocalLayer, in_shapes: tuple[Shape, ...],
+                     out: Shape) -> list[InputGeometry]:
+    """Per-input geometry; the output grid is `out`'s (checked against cuda-convnet's rule)."""
+    geoms = []
+    for i, shape in enumerate(in_shapes):
+        fs = pick(layer.filter_size, i, 1)
+        pad = pick(layer.padding, i, 0)
+        stride = pick(layer.stride, i, 1)
+        oh = layer.modules_x or conv_out(shape.height, fs, pad, stride)
+        ow = layer.modules_x or conv_out(shape.width, fs, pad, stride)
+        if (oh, ow) != (out.height, out.width):
+            raise ValueError(
+                f"layer {layer.name!r} input {i}: {oh}x{ow} output grid, but the checked net says "
+                f"{out.height}x{out.width}")
+        geoms.append(InputGeometry(
+            channels=shape.channels, filters=pick(layer.filters, i, 16), size=fs, stride=stride,
+            groups=pick(layer.groups, i, 1),
+            pad_h=span_pads(shape.height, oh, fs, -pad, stride),
+            pad_w=span_pads(shape.width, ow, fs, -pad, stride),
+        ))
+    return geoms
+
+
+class Conv(WeightLayer):
+    """Shared-weight convolution: y = sum_i conv(x_i, W_i) + b, then the neuron."""
+
+    def __init__(self, layer: ConvLayer, in_shapes: tuple[Shape, ...], out: Shape):
+        super().__init__()
+        self.geoms = input_geometries(layer, in_shapes, out)
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.empty(g.filters * g.groups, g.channels // g.groups, g.size, g.size))
+            for g in self.geoms)
+        bias_shape = (out.channels,) if layer.shared_biases else (out.channels, out.height, out.width)
+        self.bias = nn.Parameter(torch.empty(bias_shape))
+        self.shared_biases = layer.shared_biases
+        self.init_w = tuple(pick(layer.init_w, i, 0.01) for i in range(len(self.geoms)))
+        self.init_b = layer.init_b
+        self.neuron = maybe_neuron(layer.neuron, inplace=True)
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        y = None
+        for i, (g, x, w) in enumerate(zip(self.geoms, xs, self.weights)):
+            b = self.bias if (i == 0 and self.shared_biases) else None
+            if g.symmetric:
+                t = F.conv2d(x, w, b, g.stride, g.pad_h[0], 1, g.groups)
+            else:
+                t = F.conv2d(g.pad(x), w, b, g.stride, 0, 1, g.groups)
+            y = t if y is None else y + t
+        if not self.shared_biases:
+            y = y + self.bias
+        return apply(self.neuron, y)
+
+    def extra_repr(self) -> str:
+        parts = [f"{g.channels}->{g.filters * g.groups} {g.size}x{g.size}/{g.stride} "
+                 f"pad {_pads(g)}" + (f" groups={g.groups}" if g.groups > 1 else "")
+                 for g in self.geoms]
+        return "; ".join(parts) + ("" if self.shared_biases else "; unshared biases")
+
+
+class Local(WeightLayer):
+    """Locally connected: like conv, but every output position has its own filters.
+
+    out[n, g*F+f, p] = sum_i sum_k W_i[p, g, f, k] * patch_i[n, g, k, p] + b[g*F+f, p]
+    """
+
+    def __init__(self, layer: LocalLayer, in_shapes: tuple[Shape, ...], out: Shape):
+        super().__init__()
+        self.geoms = input_geometries(layer, in_shapes, out)
+        self.out = out
+        positions = out.height * out.width
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.empty(positions, g.groups, g.filters,
+                                     g.channels // g.groups * g.size * g.size))
+            for g in self.geoms)
+        self.bias = nn.Parameter(torch.empty(out.channels, out.height, out.width))
+        self.init_w = tuple(pick(layer.init_w, i, 0.01) for i in range(len(self.geoms)))
+        self.init_b = layer.init_b
+        self.neuron = maybe_neuron(layer.neuron, inplace=False)
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        n = xs[0].shape[0]
+        y = self.bias
+        for g, x, w in zip(self.geoms, xs, self.weights):
+            cols = F.unfold(g.pad(x), g.size, stride=g.stride)  # (N, C*k*k, P)
+            cols = cols.reshape(n, g.groups, -1, cols.shape[-1])  # (N, G, Cg*k*k, P)
+            t = torch.einsum("ngkp,pgfk->ngfp", cols, w)  # (N, G, F, P)
+            y = y + t.reshape(n, self.out.channels, self.out.height, self.out.width)
+        return apply(self.neuron, y)
+
+    def extra_repr(self) -> str:
+        return "; ".join(f"{g.channels}->{g.filters * g.groups} {g.size}x{g.size}/{g.stride} "
+                         f"pad {_pads(g)} unshared" for g in self.geoms)
+
+
+def _pads(g: InputGeometry) -> str:
+    if g.symmetric:
+        return str(g.pad_h[0])
+    return f"({g.pad_h[0]},{g.pad_h[1]})x({g.pad_w[0]},{g.pad_w[1]})"

@@ -1,0 +1,103 @@
+"""Layers without weights: neuron, softmax, dropout/dropout2, concat/pass, eltsum, eltmax."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from alexspec.compiler.layers.common import apply, maybe_neuron
+from alexspec.compiler.layers.neurons import Activation
+from alexspec.ir import ConcatLayer, DropoutLayer, EltMaxLayer, EltSumLayer, Neuron
+from alexspec.net import Shape
+
+
+class NeuronOnly(nn.Module):
+    """`type=neuron`: the activation alone."""
+
+    def __init__(self, neuron: Neuron):
+        super().__init__()
+        self.act = Activation(neuron)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(x)
+
+
+class Softmax(nn.Module):
+    """Softmax over the flattened features of each image."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.softmax(x.flatten(1), dim=1)
+
+
+class Dropout(nn.Module):
+    """`dropout`: inverted, x*m/keep at train time, identity at test time.
+    `dropout2`: the paper's, x*m at train time, x*keep at test time. m ~ Bernoulli(keep)."""
+
+    def __init__(self, layer: DropoutLayer):
+        super().__init__()
+        self.keep, self.inverted, self.enable = layer.keep, layer.type == "dropout", layer.enable
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.enable or self.keep >= 1.0:
+            return x
+        if self.training:
+            mask = torch.empty_like(x).bernoulli_(self.keep)
+            return x * mask / self.keep if self.inverted else x * mask
+        return x if self.inverted else x * self.keep
+
+    def extra_repr(self) -> str:
+        kind = "inverted" if self.inverted else "test-time scaling"
+        return f"keep {self.keep:g}, {kind}" + ("" if self.enable else ", disabled")
+
+
+class Concat(nn.Module):
+    """concat/pass: the inputs' flattened features one after the other (cuda-convnet), shaped
+    as the output (for images with equal H x W that is concatenation along channels)."""
+
+    def __init__(self, layer: ConcatLayer, out: Shape):
+        super().__init__()
+        self.out = out
+        self.neuron = maybe_neuron(layer.neuron, inplace=False)
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        if all(x.dim() == 4 and x.shape[2:] == xs[0].shape[2:] for x in xs):
+            y = torch.cat(xs, 1)
+        else:
+            y = torch.cat([x.flatten(1) for x in xs], 1)
+            if self.out.is_image:
+                y = y.reshape(-1, self.out.channels, self.out.height, self.out.width)
+        return apply(self.neuron, y)
+
+
+class EltSum(nn.Module):
+    """y = sum_i coeffs[i] * x_i (coeffs default to 1)."""
+
+    def __init__(self, layer: EltSumLayer, n_inputs: int):
+        super().__init__()
+        c = tuple(layer.coeffs) or (1.0,)
+        self.coeffs = c if len(c) == n_inputs else c[:1] * n_inputs
+        self.neuron = maybe_neuron(layer.neuron, inplace=False)
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        y = None
+        for c, x in zip(self.coeffs, xs):
+            t = x if c == 1.0 else c * x
+            y = t if y is None else y + t
+        return apply(self.neuron, y)
+
+    def extra_repr(self) -> str:
+        return "coeffs " + ",".join(f"{c:g}" for c in self.coeffs)
+
+
+class EltMax(nn.Module):
+    """y = elementwise max of the inputs."""
+
+    def __init__(self, layer: EltMaxLayer):
+        super().__init__()
+        self.neuron = maybe_neuron(layer.neuron, inplace=False)
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        y = xs[0]
+        for x in xs[1:]:
+            y = torch.maximum(y, x)
+        return apply(self.neuron, y)

@@ -1,0 +1,141 @@
+"""Lowering a checked Net to a plan: which layer runs on which logical GPU, in what order, and
+where a transfer moves an input from another logical GPU. Pure Python, no torch.
+
+The plan is layer-major: layers are ordered by depth (longest path from the data), so the two
+columns' layers alternate (conv1a, conv1b, rnorm1a, rnorm1b, ...) and both GPUs get work queued.
+A source from another logical GPU gets an explicit transfer; data is fed to each GPU directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from alexspec.compiler.layers import COSTS, unsupported
+from alexspec.errors import Diagnostic, SpecError
+from alexspec.net import Net
+
+
+@dataclass(frozen=True)
+class Source:
+    """Input `index` of a step: the output of layer `name`, living on logical GPU `gpu`."""
+
+    name: str
+    gpu: int
+    is_data: bool = False
+    transfer: bool = False  # moved to the consumer's GPU by an explicit transfer
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    type: str
+    gpu: int
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    images: str  # the dataIdx=0 data layer
+    logits: str  # the layer whose output the model returns (the softmax input of the cost)
+    cost: str | None
+    num_gpus: int
+
+    @property
+    def transfers(self) -> list[tuple[Step, Source]]:
+        return [(s, src) for s in self.steps for src in s.sources if src.transfer]
+
+    def step(self, name: str) -> Step:
+        return next(s for s in self.steps if s.name == name)
+
+    def rewire(self, layer: str, index: int, *, src: str | None = None, src_gpu: int | None = None,
+               transfer: bool | None = None) -> "Plan":
+        """A copy with input `index` of `layer` changed (test hook: deliberately broken plans)."""
+        steps = []
+        for s in self.steps:
+            if s.name == layer:
+                old = s.sources[index]
+                new = replace(old, name=src if src is not None else old.name,
+                              gpu=src_gpu if src_gpu is not None else old.gpu,
+                              transfer=old.transfer if transfer is None else transfer)
+                s = replace(s, sources=s.sources[:index] + (new,) + s.sources[index + 1:])
+            steps.append(s)
+        return replace(self, steps=tuple(steps))
+
+    def needed_for(self, targets: set[str]) -> tuple[Step, ...]:
+        """The steps (in plan order) that `targets` depend on, themselves included."""
+        by_name = {s.name: s for s in self.steps}
+        need, stack = set(), [t for t in targets if t in by_name]
+        while stack:
+            n = stack.pop()
+            if n in need:
+                continue
+            need.add(n)
+            stack.extend(src.name for src in by_name[n].sources if src.name in by_name)
+        return tuple(s for s in self.steps if s.name in need)
+
+
+def lower(net: Net) -> Plan:
+    """The plan of `net`, or a SpecError listing every layer the compiler cannot lower."""
+    diags = [d for d in (unsupported(n) for n in net) if d is not None]
+    diags += _parallelism_diagnostics(net)
+    images = [n for n in net.data_nodes if n.layer.data_idx == 0]
+    costs = net.cost_nodes
+    if not images:
+        diags.append(Diagnostic(net.nodes[0].layer.span, "unsupported",
+                                "the compiler needs a data layer with dataIdx=0 (the images)"))
+    if len(costs) > 1:
+        diags.append(Diagnostic(costs[1].layer.span, "unsupported",
+                                f"layer {costs[1].name!r}: only one cost layer is supported yet"))
+    for n in net:
+        if n.type == "data" and n.layer.data_idx != 0:
+            users = [c.name for c in net.consumers(n.name) if c.type not in COSTS]
+            if users:
+                diags.append(Diagnostic(n.layer.span, "unsupported",
+                                        f"layer {users[0]!r}: reading data layer {n.name!r} "
+                                        f"(dataIdx={n.layer.data_idx}) is not supported yet"))
+    if diags:
+        raise SpecError(diags)
+
+    cost = costs[0] if costs else None
+    if cost is not None:
+        probs = net[cost.layer.inputs[-1]]
+        logits = probs.layer.inputs[0] if probs.type == "softmax" else probs.name
+    else:
+        logits = [n for n in net if n.type != "data"][-1].name
+
+    depth: dict[str, int] = {}
+    steps = []
+    for i, node in enumerate(net):
+        if node.type == "data" or node.type in COSTS:
+            depth[node.name] = 0
+            continue
+        depth[node.name] = 1 + max(depth[s] for s in node.layer.inputs)
+        sources = []
+        for src in node.layer.inputs:
+            s = net[src]
+            if s.type == "data":
+                sources.append(Source(src, node.gpu, is_data=True))
+            else:
+                sources.append(Source(src, s.gpu, transfer=s.gpu != node.gpu))
+        steps.append((depth[node.name], i, Step(node.name, node.type, node.gpu, tuple(sources))))
+    ordered = tuple(s for _, _, s in sorted(steps, key=lambda t: (t[0], t[1])))
+    num_gpus = 1 + max((s.gpu for s in ordered), default=0)
+    return Plan(ordered, images[0].name, logits, cost.name if cost else None, num_gpus)
+
+
+def _parallelism_diagnostics(net: Net) -> list[Diagnostic]:
+    """cuda-convnet2 replicas (`gpu=0,1`) are fine when every layer has the same replicas (pure
+    data parallelism); replicas mixed with model-parallel towers are not lowered yet."""
+    if net.replicas <= 1:
+        return []
+    layers = [n for n in net if n.type != "data"]
+    first = layers[0].gpus
+    for n in layers:
+        if n.gpus != first:
+            return [Diagnostic(n.layer.where("gpu"), "unsupported",
+                               f"layer {n.name!r}: hybrid data- and model-parallel specs are not "
+                               f"supported yet (gpus {list(n.gpus)} vs {list(first)} on "
+                               f"{layers[0].name!r})",
+                               "use one replica set for every layer, or towers without replicas")]
+    return []

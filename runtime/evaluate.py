@@ -1,0 +1,55 @@
+"""Validation and testing: log-prob, top-1 and top-5 error on the centre crop or the paper's ten
+views (softmax averaged over the views)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from alexspec.runtime.augment import Augment, DataStats
+from alexspec.runtime.data.base import Split
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Averages over `images`: logprob (cost), top-1 and top-5 error rates in [0, 1]."""
+
+    loss: float
+    top1: float
+    top5: float
+    images: int
+    views: int
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, split: Split, augment: Augment, stats: DataStats, *,
+             multiview: bool = False, batch: int = 128, limit: int | None = None,
+             progress=None) -> Scores:
+    """Run `model` in eval mode over the first `limit` images of `split` (all by default).
+
+    `progress(images_done)` is called after each batch. The model is left in eval mode.
+    """
+    model.eval()
+    n = len(split) if limit is None else min(limit, len(split))
+    loss_sum, hit1, hit5, seen, views = 0.0, 0, 0, 0, 1
+    for start in range(0, n, batch):
+        images, labels = split.get(torch.arange(start, min(start + batch, n)))
+        if len(images) == 0:
+            continue
+        x = augment.views(images, stats, multiview)  # (V, B, C, S, S)
+        views = len(x)
+        probs = torch.stack([F.softmax(model(v).float(), dim=1) for v in x]).mean(0).cpu()
+        labels = labels.long()
+        p_true = probs.gather(1, labels[:, None])[:, 0]
+        loss_sum += float(-torch.log(p_true.clamp_min(1e-30)).sum())
+        top = probs.topk(min(5, probs.shape[1]), dim=1).indices
+        hit1 += int((top[:, 0] == labels).sum())
+        hit5 += int((top == labels[:, None]).any(1).sum())
+        seen += len(labels)
+        if progress is not None:
+            progress(seen)
+    if seen == 0:
+        return Scores(float("nan"), float("nan"), float("nan"), 0, views)
+    return Scores(loss_sum / seen, 1 - hit1 / seen, 1 - hit5 / seen, seen, views)

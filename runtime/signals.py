@@ -1,0 +1,44 @@
+"""Ctrl-C: a SIGINT handler that only sets a flag; the loop stops at the next step boundary.
+
+Like Caffe's `-sigint_effect stop`: the flag is read after an update, never in the middle of one,
+so the checkpoint written on the way out is at a step boundary. Further SIGINTs while saving only
+set the flag again (the checkpoint write is atomic either way).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+from alexspec.errors import AlexspecError
+
+
+class Interrupted(AlexspecError):
+    """The run stopped on Ctrl-C after saving; the CLI exits 130."""
+
+    exit_code = 130
+
+
+class StopFlag:
+    """Context manager: while active, SIGINT (and SIGTERM) set `requested` instead of raising."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal: int | None = None
+        self._old: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        self.signal = signum
+
+    def __enter__(self) -> "StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, old in self._old.items():
+            signal.signal(s, old)  # type: ignore[arg-type]
+        self._old.clear()

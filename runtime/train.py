@@ -1,0 +1,294 @@
+"""The training loop: the paper's SGD over augmented minibatches, tests, checkpoints, Ctrl-C, NaN.
+
+One step: take the next minibatch of this epoch's permutation, augment it (crop, flip, colour
+noise from the augmentation generator), forward, check the loss is finite (else stop *before* the
+update, naming the step), backward, check the gradients, update, and then, at a step boundary,
+test / checkpoint / stop on Ctrl-C. Everything a step depends on (weights, momentum, plateau
+state, epoch and position, the torch RNG used by dropout, the augmentation generator) is in the
+checkpoint, so a resumed run continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alexspec.errors import RunError
+from alexspec.runtime import checkpoint as ckpt
+from alexspec.runtime.augment import Augment, DataStats, compute_stats
+from alexspec.runtime.data.base import DataSource, Split
+from alexspec.runtime.evaluate import Scores, evaluate
+from alexspec.runtime.metrics import MetricsLog, plot_costs
+from alexspec.runtime.report import Reporter, StepInfo, TestInfo
+from alexspec.runtime.schedule import PlateauPolicy, progress
+from alexspec.runtime.sgd import PaperSGD
+from alexspec.runtime.signals import Interrupted, StopFlag
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The resolved settings of one run (spec's [net] section overridden by the command line)."""
+
+    mini: int
+    epochs: float
+    img_size: int
+    inner_size: int
+    max_batches: int | None = None  # a cap on the global step count; the schedules do not see it
+    test_freq: int = 0  # batches between tests; 0 = at the end of every epoch
+    test_subset: int | None = None  # validate on the first N images only
+    multiview_test: bool = False
+    color_noise: float = 0.1
+    flip: bool = True
+    mean: str = "image"
+    seed: int = 0
+    keep_checkpoints: int = 3
+    save_path: Path | None = None
+    log_every: int = 50  # steps per "train" metrics record
+    plateau_patience: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["save_path"] = None if self.save_path is None else str(self.save_path)
+        return d
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a checkpoint must carry to rebuild the net: the spec and params text, and the data."""
+
+    spec_text: str
+    spec_path: str
+    params_text: str | None
+    params_path: str | None
+    data_name: str
+    data_location: str
+
+
+@dataclass
+class Position:
+    """Where the loop is: global step (steps done), epoch (0-based) and batch within it."""
+
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0
+    skipped_batches: int = 0
+
+
+@dataclass
+class RunResult:
+    steps: int
+    last_test: TestInfo | None
+    checkpoint: Path | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def epoch_order(n: int, epoch: int, seed: int) -> torch.Tensor:
+    """The permutation of the training set for `epoch`: a function of (seed, epoch) only."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(1_000_003 * (seed + 1) + epoch))
+
+
+def _grads_finite(model: torch.nn.Module) -> str | None:
+    for name, p in model.named_parameters():
+        if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
+            return name
+    return None
+
+
+class Trainer:
+    """One run: build with the model, the data and the config; `run()` trains."""
+
+    def __init__(self, model: Any, data: DataSource, train_split: Split, cfg: RunConfig,
+                 reporter: Reporter, provenance: Provenance, *, resume: dict[str, Any] | None = None):
+        self.model, self.data, self.split, self.cfg = model, data, train_split, cfg
+        self.reporter, self.provenance = reporter, provenance
+        n = len(train_split)
+        if n == 0:
+            raise RunError("the training set is empty", where=data.location)
+        self.batch = min(cfg.mini, n)
+        self.steps_per_epoch = n // self.batch
+        self.schedule_steps = max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
+        self.total = self.schedule_steps if cfg.max_batches is None else min(cfg.max_batches, self.schedule_steps)
+        self.augment = Augment(cfg.img_size, cfg.inner_size, cfg.flip, cfg.color_noise)
+        self.sgd = PaperSGD(model.learning_rules())
+        plateaus = [r.eps.max_drops for r in self.sgd.rules if r.eps.kind == "plateau"]
+        self.plateau = PlateauPolicy(max_drops=max(plateaus, default=0), patience=cfg.plateau_patience)
+        self.gen = torch.Generator().manual_seed(2 * cfg.seed + 1)  # augmentation draws
+        self.pos = Position()
+        history: list[dict[str, Any]] = []
+        if resume is not None:
+            self.stats = DataStats.from_state(resume["stats"])
+            self._restore(resume)
+            history = list(resume["history"])
+        else:
+            self.stats = compute_stats(train_split, cfg.img_size, cfg.mean, seed=cfg.seed)
+        self.metrics = MetricsLog(cfg.save_path / "metrics.jsonl" if cfg.save_path else None, history)
+        self._order: tuple[int, torch.Tensor] | None = None
+        self.last_saved: Path | None = None
+        self.last_test: TestInfo | None = None
+
+    # ------------------------------------------------------------------ state
+
+    def _restore(self, c: dict[str, Any]) -> None:
+        self.model.load_state_dict(c["model"])
+        try:
+            self.sgd.load_state_dict(c["sgd"])
+        except ValueError as e:
+            raise RunError(f"momentum does not fit the model: {e}", where="--load-file") from None
+        t = c["train"]
+        self.pos = Position(int(t["step"]), int(t["epoch"]), int(t["batch"]), int(t["skipped_batches"]))
+        self.plateau = PlateauPolicy.from_state(t["plateau"])
+        ckpt.set_rng_state(c["rng"], {"augment": self.gen})
+
+    def state(self) -> dict[str, Any]:
+        """The checkpoint payload at the current step boundary (plain data only)."""
+        p, net = self.provenance, self.model.net
+        return {
+            "format": ckpt.FORMAT, "step": self.pos.step,
+            "spec_text": p.spec_text, "spec_path": p.spec_path,
+            "params_text": p.params_text, "params_path": p.params_path,
+            "arch_hash": net.architecture_hash, "arch": ckpt.arch_lines(net),
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "sgd": self.sgd.state_dict(),
+            "train": {"step": self.pos.step, "epoch": self.pos.epoch, "batch": self.pos.batch,
+                      "skipped_batches": self.pos.skipped_batches, "plateau": self.plateau.state(),
+                      "skipped_images": self.split.skipped},
+            "rng": ckpt.rng_state({"augment": self.gen}),
+            "stats": self.stats.state(),
+            "data": {"name": p.data_name, "location": p.data_location,
+                     "classes": list(self.data.classes)},
+            "settings": self.cfg.to_dict(),
+            "history": list(self.metrics.records),
+        }
+
+    def save(self) -> Path | None:
+        if self.cfg.save_path is None:
+            return None
+        path = ckpt.save(self.state(), self.cfg.save_path, self.pos.step, self.cfg.keep_checkpoints)
+        self.last_saved = path
+        self.reporter.saved(str(path))
+        return path
+
+    # ------------------------------------------------------------------ one step
+
+    def _next_indices(self) -> torch.Tensor:
+        if self._order is None or self._order[0] != self.pos.epoch:
+            self._order = (self.pos.epoch, epoch_order(len(self.split), self.pos.epoch, self.cfg.seed))
+        b = self.pos.batch * self.batch
+        return self._order[1][b:b + self.batch]
+
+    def _advance(self) -> None:
+        self.pos.step += 1
+        self.pos.batch += 1
+        if self.pos.batch >= self.steps_per_epoch:
+            self.pos.epoch += 1
+            self.pos.batch = 0
+
+    def step(self) -> tuple[float, int, int, int, float] | None:
+        """Train on the next minibatch. Returns (loss, top1 hits, top5 hits, images, lr), or None
+        when every image of the batch was skipped as corrupt."""
+        images, labels = self.split.get(self._next_indices())
+        if len(images) == 0:
+            self.pos.skipped_batches += 1
+            self._advance()
+            return None
+        x = self.augment.train_batch(images, self.stats, self.gen)
+        self.model.train()
+        scores = self.model(x)
+        cost = self.model.cost(scores, labels)
+        loss = float(cost.loss)
+        where = f"step {self.pos.step + 1} (epoch {self.pos.epoch + 1}, batch {self.pos.batch + 1})"
+        if not math.isfinite(loss):
+            raise RunError(f"the loss is {loss}; stopped before the update, nothing of this step "
+                           "was applied or saved", where=where,
+                           hint="lower the learning rates (epsW/epsB) or check the data")
+        self.sgd.zero_grad()
+        cost.loss.backward()
+        bad = _grads_finite(self.model)
+        if bad is not None:
+            raise RunError(f"the gradient of {bad} is not finite; stopped before the update",
+                           where=where, hint="lower the learning rates (epsW/epsB)")
+        prog = progress(self.pos.step, self.schedule_steps)
+        lr = self.sgd.rules[0].eps.at(prog, self.plateau.drops) if self.sgd.rules else 0.0
+        self.sgd.step(prog, self.plateau.drops)
+        self._advance()
+        return loss, int(cost.correct_top1), int(cost.correct_topk), len(images), lr
+
+    # ------------------------------------------------------------------ tests
+
+    def _test_due(self) -> bool:
+        if self.cfg.test_freq > 0:
+            return self.pos.step % self.cfg.test_freq == 0
+        return self.pos.batch == 0  # an epoch just ended
+
+    def test(self, scheduled: bool) -> TestInfo:
+        """Validate; a scheduled test feeds the plateau policy (the end-of-run one does not)."""
+        limit = self.cfg.test_subset
+        n = len(self.data.val) if limit is None else min(limit, len(self.data.val))
+        self.reporter.testing(n)
+        s: Scores = evaluate(self.model, self.data.val, self.augment, self.stats,
+                             multiview=self.cfg.multiview_test, batch=self.batch, limit=limit)
+        dropped = self.plateau.observe(s.top1) if scheduled and self.plateau.max_drops else False
+        info = TestInfo(self.pos.step, self.pos.epoch, s.loss, s.top1, s.top5, s.images, s.views, dropped)
+        self.metrics.add({"kind": "test", "step": info.step, "epoch": info.epoch, "loss": s.loss,
+                          "top1": s.top1, "top5": s.top5, "images": s.images, "views": s.views,
+                          "lr_drops": self.plateau.drops})
+        self.reporter.test(info)
+        self.last_test = info
+        return info
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> RunResult:
+        """Train until `total` steps. Raises Interrupted (after saving) on Ctrl-C, RunError on a
+        non-finite loss or broken data."""
+        self.reporter.start(self.total, self.pos.step)
+        window = [0.0, 0, 0, 0, 0]  # loss sum (per image), top1, top5, images, steps
+        t0, last_t, tested_at = time.perf_counter(), time.perf_counter(), -1
+        start_step = self.pos.step
+        try:
+            with StopFlag() as stop:
+                while self.pos.step < self.total and not stop.requested:
+                    out = self.step()
+                    now = time.perf_counter()
+                    if out is not None:
+                        loss, h1, h5, b, lr = out
+                        for i, v in enumerate((loss * b, h1, h5, b, 1)):
+                            window[i] += v
+                        done = self.pos.step - start_step
+                        rate = done / (now - t0)
+                        self.reporter.step(StepInfo(
+                            self.pos.step, self.total, self.pos.epoch + 1, loss, 1 - h1 / b, 1 - h5 / b,
+                            lr, b, b / max(now - last_t, 1e-9), (self.total - self.pos.step) / max(rate, 1e-9)))
+                    last_t = now
+                    if window[4] and (self.pos.step % self.cfg.log_every == 0 or self.pos.step == self.total
+                                      or self.pos.batch == 0):
+                        self._record(window, lr)
+                        window = [0.0, 0, 0, 0, 0]
+                    if self._test_due():
+                        self.test(scheduled=True)
+                        tested_at = self.pos.step
+                        self.save()
+                if stop.requested:
+                    if window[4]:
+                        self._record(window, lr)
+                    path = self.save()
+                    raise Interrupted(f"interrupted at step {self.pos.step}" +
+                                      (f", saved {path}" if path else " (no --save-path, nothing saved)"))
+            if tested_at != self.pos.step:
+                self.test(scheduled=False)
+                self.save()
+        finally:
+            self.reporter.finish()
+        if self.cfg.save_path is not None:
+            plot_costs(self.metrics.records, self.cfg.save_path / "cost.png", self.provenance.spec_path)
+        return RunResult(self.pos.step, self.last_test, self.last_saved, list(self.metrics.records))
+
+    def _record(self, w: list, lr: float) -> None:
+        self.metrics.add({"kind": "train", "step": self.pos.step, "epoch": self.pos.epoch,
+                          "loss": w[0] / w[3], "top1": 1 - w[1] / w[3], "top5": 1 - w[2] / w[3],
+                          "images": w[3], "lr": lr})

@@ -1,0 +1,76 @@
+"""Scale-out (issue 3, item 5): 2 gloo processes under torchrun on 127.0.0.1, each DDP-wrapping
+the compiled two-column model; their gradients must equal the single process's on the full batch.
+The same for cuda-convnet2's data-parallel form (`gpu=0,1`)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import alexspec
+from alexspec.compiler import build, lower
+from alexspec.errors import SpecError
+
+SPECS = ["tests/specs/compiler/twocol-small.cfg", "tests/specs/compiler/dataparallel-small.cfg"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _single_process_grads(path: str) -> dict[str, torch.Tensor]:
+    net = alexspec.load(path)
+    model = build(net, devices="cpu", seed=0, dtype=torch.float64).eval()
+    g = torch.Generator().manual_seed(123)
+    x = torch.randn(8, *model.input_shape, generator=g, dtype=torch.float64)
+    y = torch.randint(0, model.num_classes, (8,), generator=g)
+    model.cost(model(x), y).loss.backward()
+    return {n: p.grad for n, p in model.named_parameters()}
+
+
+@pytest.mark.dist
+@pytest.mark.slow
+def test_two_gloo_processes_match_the_single_process(tmp_path: Path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+           "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
+           "tests/test_distributed_worker.py", str(tmp_path), *SPECS]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for i, path in enumerate(SPECS):
+        want = _single_process_grads(path)
+        for rank in (0, 1):
+            got = torch.load(tmp_path / f"spec{i}-rank{rank}.pt", weights_only=True)
+            assert got["world"] == 2 and "gloo" in got["summary"]
+            assert set(got["grads"]) == set(want)
+            for name, g in got["grads"].items():
+                torch.testing.assert_close(g, want[name], rtol=1e-10, atol=1e-13,
+                                           msg=f"{path} rank {rank} {name}")
+
+
+def test_data_parallel_file_lowers_to_one_replica_per_process():
+    net = alexspec.load(SPECS[1])
+    assert net.replicas == 2
+    plan = lower(net)
+    assert plan.num_gpus == 1 and not plan.transfers  # each process holds one whole replica
+
+
+def test_hybrid_data_and_model_parallel_is_refused_with_a_location(tmp_path: Path):
+    text = Path(SPECS[0]).read_text().replace("columns=2\n", "columns=2\ngpu=0,1\n", 1)
+    spec = tmp_path / "hybrid.cfg"
+    spec.write_text(text)
+    try:
+        net = alexspec.load(str(spec))
+    except SpecError:
+        pytest.skip("the front end already refuses this file")
+    with pytest.raises(SpecError) as e:
+        lower(net)
+    assert "hybrid" in str(e.value) and "hybrid.cfg:" in str(e.value)
