@@ -183,9 +183,29 @@ def _structure(ctx: _Ctx) -> None:
             if probs is not None and layer.type == "cost.logreg" and probs.type != "softmax":
                 ctx.add(ctx.input_span(layer, 1), "cost-inputs", layer,
                         f"the second input must be a softmax layer, not {probs.type} '{probs.name}'")
+        for i, src in enumerate(getattr(layer, "weight_source", ())):
+            _weight_source(ctx, layer, i, src, by_name)
         if not layer.type.startswith("cost.") and consumers.get(layer.name, 0) == 0:
             ctx.add(layer.span, "unused", layer, f"layer of type {layer.type} is unused: no layer reads it",
                     "every layer except a cost layer must feed another (cuda-convnet's rule)")
+
+
+def _weight_source(ctx: _Ctx, layer: ir.Layer, i: int, src: str, by_name: dict[str, ir.Layer]) -> None:
+    """`weightSource=name` or `name[k]`: another weight layer (input k) whose matrix this input shares."""
+    if not src:
+        return
+    name, _, rest = src.partition("[")
+    span = ctx.elem_span(layer, "weight_source", i, len(layer.weight_source))
+    if rest and not (rest.endswith("]") and rest[:-1].isdigit()):
+        ctx.add(span, "weight-source", layer, f"weightSource entry {src!r} is not name or name[index]")
+        return
+    other = by_name.get(name)
+    if other is None or other.type not in ir.WEIGHT_TYPES:
+        what = "is not defined" if other is None else f"is a {other.type} layer, which has no weights"
+        ctx.add(span, "weight-source", layer, f"weightSource layer {name!r} {what}")
+    elif rest and int(rest[:-1]) >= len(other.inputs):
+        ctx.add(span, "weight-source", layer,
+                f"weightSource {src!r}: '{name}' has only {len(other.inputs)} input(s)")
 
 
 def _place(ctx: _Ctx) -> dict[str, tuple[int, ...]]:
@@ -238,6 +258,9 @@ def _data_shape(ctx: _Ctx, layer: ir.DataLayer, inner: int | None) -> Shape | No
     if inner is None:
         ctx.add(layer.span, "input-size", layer, "the input image size is not known",
                 "add innerSize=N to a section with type=net, or pass --inner-size N")
+        return None
+    if inner <= 0:
+        ctx.add(layer.span, "input-size", layer, f"the input image size must be positive (got {inner})")
         return None
     return Shape(channels or 3, inner, inner)
 

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--color-noise", type=float, metavar="STD", help="PCA colour noise std (0 turns it off)")
     p.add_argument("--seed", type=int, help="random seed (spec: [net] seed)")
     p.add_argument("--test-subset", type=int, metavar="N", help="validate on the first N images only")
+    p.add_argument("--log-every", type=int, default=50, metavar="N",
+                   help="steps per training record in metrics.jsonl (default 50)")
     p.add_argument("--pack-data", action="store_true",
                    help="decode an image-folder tree once into uint8 shards (reused by later runs)")
     p.set_defaults(func=cmd_run)
@@ -124,7 +126,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         max_batches=args.max_batches, train_subset=args.train_subset, test_subset=args.test_subset,
         save_path=args.save_path, load_file=args.load_file, test_freq=args.test_freq,
         multiview_test=True if args.multiview_test else None, color_noise=args.color_noise,
-        seed=args.seed, pack_data=args.pack_data)
+        seed=args.seed, pack_data=args.pack_data, log_every=args.log_every)
     result = run(opts, RunReporter(console))
     t = result.last_test
     if t is not None:

@@ -68,11 +68,11 @@ class RunReporter:
 
     def _line(self, text: str, err: bool = False) -> None:
         if self._progress is not None:
-            self._progress.console.print(text, highlight=False, markup=False)
+            self._progress.console.print(text, highlight=False, markup=False, soft_wrap=True)
         elif err:
             self.console.error_text(text)
         else:
-            self.console.out.print(text, highlight=False, markup=False)
+            self.console.out.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def start(self, total_steps: int, done: int) -> None:
         import time

@@ -184,11 +184,11 @@ def _apply_params(params: RawFile, layers: list[RawSection], columns_of: dict[st
         else:
             near = difflib.get_close_matches(sec.name, list(by_name) + list(columns_of), n=1)
             diags.append(Diagnostic(sec.span, "unknown-layer",
-                                    f"layer params section [{sec.name}] names no layer of {params_target(layers)}",
+                                    f"layer params section [{sec.name}] names no layer of {_params_target(layers)}",
                                     f"did you mean [{near[0]}]?" if near else None))
 
 
-def params_target(layers: list[RawSection]) -> str:
+def _params_target(layers: list[RawSection]) -> str:
     return "the definition file" if not layers else f"'{layers[0].span.path}'"
 
 

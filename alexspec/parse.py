@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from alexspec.errors import Diagnostic, Span, SpecError
@@ -56,42 +56,44 @@ class RawFile:
     sections: list[RawSection]
 
 
+class _Build(Transformer):
+    """Applied while parsing (LALR): each line to a tuple of its tokens; no checks, no tree."""
+
+    def header(self, children):
+        lsqb, name = children
+        return ("header", lsqb, name)
+
+    def item(self, children):
+        return ("item", children[0], children[1] if len(children) > 1 else None)
+
+    def start(self, children):
+        return children
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     grammar = files("alexspec").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True)
+    # Spans come from the tokens, which always carry line and column; propagate_positions
+    # (positions on tree nodes) would cost a quarter of the parse time for nothing.
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=False,
+                transformer=_Build())
 
 
 def _token_span(path: str, tok: Token) -> Span:
     return Span(path, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
-class _Build(Transformer):
-    """Tree -> flat list of ('header', name, span) / ('item', RawItem); no checks."""
-
-    def __init__(self, path: str):
-        super().__init__()
-        self.path = path
-
-    @v_args(meta=True)
-    def header(self, meta, children):
-        (name,) = children
-        span = Span(self.path, meta.line, meta.column, meta.line, name.end_column + 1)
-        return ("header", str(name).strip(), span)
-
-    def item(self, children):
-        key, *rest = children
-        kspan = _token_span(self.path, key)
-        if rest:
-            vspan = _token_span(self.path, rest[0])
-            value = str(rest[0])
-        else:  # `key=` with nothing after: ConfigParser's empty string, located after the key
-            vspan = Span(self.path, key.line, key.end_column + 1, key.line, key.end_column + 2)
-            value = ""
-        return ("item", RawItem(str(key), value, kspan, vspan))
-
-    def start(self, children):
-        return children
+def _entry(path: str, entry: tuple) -> tuple:
+    """('header', name, span) or ('item', RawItem) from the transformer's tuples."""
+    if entry[0] == "header":
+        _, lsqb, name = entry
+        return ("header", str(name).strip(), Span(path, lsqb.line, lsqb.column, lsqb.line, name.end_column + 1))
+    _, key, value = entry
+    kspan = _token_span(path, key)
+    if value is None:  # `key=` with nothing after: ConfigParser's empty string, located after the key
+        return ("item", RawItem(str(key), "", kspan, Span(path, key.line, key.end_column + 1, key.line,
+                                                          key.end_column + 2)))
+    return ("item", RawItem(str(key), str(value), kspan, _token_span(path, value)))
 
 
 def _syntax_diagnostic(path: str, text: str, e: UnexpectedInput) -> Diagnostic:
@@ -107,8 +109,10 @@ def _syntax_diagnostic(path: str, text: str, e: UnexpectedInput) -> Diagnostic:
         msg, hint = "unexpected text after the section header", "put each key=value on its own line"
     elif stripped and "=" not in stripped and ":" not in stripped:
         col = len(line) - len(line.lstrip()) + 1
+        hint = ("ConfigParser's indented continuation lines are not supported: write the value "
+                "on one line") if col > 1 else None
         return Diagnostic(Span(path, e.line, col, e.line, col + len(stripped)), "syntax",
-                          f"expected 'key=value', a [section] header or a comment, got {stripped!r}")
+                          f"expected 'key=value', a [section] header or a comment, got {stripped!r}", hint)
     else:
         got = text[e.pos_in_stream] if isinstance(e, UnexpectedCharacters) else None
         msg = "syntax error" + (f": unexpected {got!r}" if got and not got.isspace() else "")
@@ -126,10 +130,9 @@ def parse(text: str, path: str = "<string>") -> RawFile:
         text = text[1:]
     src = text if text.endswith("\n") else text + "\n"
     try:
-        tree = _parser().parse(src)
+        entries = [_entry(path, e) for e in _parser().parse(src)]
     except UnexpectedInput as e:
         raise SpecError([_syntax_diagnostic(path, text, e)], {path: text}) from None
-    entries = _Build(path).transform(tree)
 
     diags: list[Diagnostic] = []
     sections: list[RawSection] = []

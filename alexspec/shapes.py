@@ -174,7 +174,8 @@ def _norm(layer, ins: tuple[Shape, ...], out: list[Problem]) -> Result | None:
         return None
     if layer.type == "cmrnorm":
         if s.channels % 16:
-            out.append(Problem("channels", "divisibility", f"cmrnorm needs channels divisible by 16 (got {s.channels})"))
+            out.append(Problem("channels", "divisibility",
+                               f"cmrnorm needs channels divisible by 16 (got {s.channels})"))
         if not 2 <= layer.size <= s.channels:
             out.append(Problem("size", "shape", f"size={layer.size} must be between 2 and channels={s.channels}"))
     elif layer.size > min(s.height, s.width):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from alexspec import ir
 from alexspec.errors import Diagnostic, Span, SpecError
@@ -22,6 +22,35 @@ from alexspec.values import ValueProblem, parse_neuron, parse_schedule, split_li
 # cuda-convnet's values for per-input keys left out (conv, local): written into the IR so that a
 # file that spells them out and one that does not give equal layers.
 _PER_INPUT_DEFAULTS = {"padding": "0", "stride": "1", "groups": "1"}
+
+
+# Per-entry bounds of tuple fields (pydantic's gt/ge do not reach inside a tuple): alias -> (low,
+# strict). cuda-convnet's verify_num_range rules: sizes and counts positive, padding non-negative.
+_ENTRY_BOUNDS = {
+    "channels": (0, True), "filters": (0, True), "filterSize": (0, True), "stride": (0, True),
+    "groups": (0, True), "filterChannels": (0, True), "padding": (0, False), "initW": (0, False),
+    "wc": (0, False), "momW": (0, False), "coeffs": (None, False),
+}
+
+
+def _bounds(s: "_Section", layer: ir.Layer, diags: list[Diagnostic]) -> bool:
+    """Check the entries of per-input lists; True when they are all in range."""
+    ok = True
+    for alias, (low, strict) in _ENTRY_BOUNDS.items():
+        if low is None or alias not in s.data:
+            continue
+        name = next((n for n, f in type(layer).model_fields.items() if (f.alias or n) == alias), None)
+        values = getattr(layer, name, ()) if name else ()
+        if not isinstance(values, tuple):
+            continue
+        for i, v in enumerate(values):
+            if (v <= low) if strict else (v < low):
+                ok = False
+                label = alias if len(values) == 1 else f"{alias}[{i}]"
+                need = "positive" if strict else "0 or more"
+                diags.append(s.diag(s.elem_spans.get((alias, i), s.spans.get(alias, s.sec.span)), "value",
+                                    f"{label} must be {need} (got {v:g})"))
+    return ok
 
 
 class _Section:
@@ -65,7 +94,7 @@ def _read_item(s: _Section, item: RawItem, fs: FieldSpec, n_inputs: int, diags: 
             return
         elems = split_list(item.value, item.value_span)
         for text, span in elems:
-            if not text:
+            if not text and fs.name != "weight_source":  # `weightSource=,conv7` = own matrix first
                 raise ValueProblem(span, f"{fs.key} has an empty entry in its list")
         if fs.per_input and n_inputs > 1 and len(elems) == 1:
             elems = elems * n_inputs  # cuda-convnet's broadcast of one value to every input
@@ -124,7 +153,7 @@ def _validate_layer(sec: RawSection, allow_code: bool, diags: list[Diagnostic]) 
     known = sorted(layer_models())
     if type_item is None or not type_item.value.strip():
         diags.append(s.diag(sec.span, "missing-type", "no type given",
-                            "add type=..., one of: " + ", ".join(known)))
+                            "add type=..., one of: " + ", ".join(known) + " (or type=net for run settings)"))
         return None
     type_ = type_item.value.strip().lower()
     if type_ not in layer_models():
@@ -163,7 +192,7 @@ def _validate_layer(sec: RawSection, allow_code: bool, diags: list[Diagnostic]) 
     model = layer_models()[type_]
     try:
         layer = model.model_validate({**s.data, "name": sec.name, "span": sec.span, "spans": s.spans})
-        return layer if len(diags) == n_before else None
+        return layer if _bounds(s, layer, diags) and len(diags) == n_before else None
     except ValidationError as e:
         diags.extend(_pydantic_diags(s, e))
         return None

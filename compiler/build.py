@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import torch
 
 from alexspec.compiler.layers import module_for
-from alexspec.compiler.layers.common import WeightLayer
 from alexspec.compiler.model import CompiledNet
 from alexspec.compiler.plan import Plan, lower
 from alexspec.errors import RunError

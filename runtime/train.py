@@ -125,6 +125,7 @@ class Trainer:
             self._restore(resume)
             history = list(resume["history"])
         else:
+            torch.manual_seed(cfg.seed)  # dropout draws from torch's own RNG (CPU and CUDA)
             self.stats = compute_stats(train_split, cfg.img_size, cfg.mean, seed=cfg.seed)
         self.metrics = MetricsLog(cfg.save_path / "metrics.jsonl" if cfg.save_path else None, history)
         self._order: tuple[int, torch.Tensor] | None = None
@@ -200,7 +201,7 @@ class Trainer:
         self.model.train()
         scores = self.model(x)
         cost = self.model.cost(scores, labels)
-        loss = float(cost.loss)
+        loss = float(cost.loss.detach())
         where = f"step {self.pos.step + 1} (epoch {self.pos.epoch + 1}, batch {self.pos.batch + 1})"
         if not math.isfinite(loss):
             raise RunError(f"the loss is {loss}; stopped before the update, nothing of this step "

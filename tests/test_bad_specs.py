@@ -30,14 +30,11 @@ ARGS = re.compile(r"#\s*args:\s*(?P<args>.+?)\s*$")
 CARET = re.compile(r"^\s*\|\s*\^+\s*$")
 
 
-# Bad specs the front end does not yet reject as stated: strict xfail, so a fix makes them fail
-# loudly and the entry must be removed. conv/local per-input integers (filters, padding, ...)
-# have no sign constraint in the IR, so `filters=-1` is reported as a divisibility problem and
-# `padding=-1` is accepted.
-KNOWN_BUGS = {
-    "negative-filters": "filters=-1 gives error[divisibility], not a 'must be positive' value error",
-    "negative-padding": "padding=-1 is accepted without any error",
-}
+# Bad specs the front end does not yet reject as stated, by file stem -> reason: they run as
+# strict xfails, so a fix makes them fail loudly and the entry must be removed. Empty: the last
+# ones (negative or zero filters/padding/stride/groups, which crashed shape inference with a
+# ZeroDivisionError) were fixed in validate.py.
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def bad_specs() -> list:

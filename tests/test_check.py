@@ -136,3 +136,19 @@ def test_cuda_convnet_files_check_as_written():
     net = alexspec.load(base + "layers-18pct.cfg", base + "layer-params-18pct.cfg", inner_size=32)
     assert str(net["conv1"].output) == "32x32x32" and str(net["pool1"].output) == "16x16x32"
     assert net["conv1"].layer.eps_w[0].base == 0.001 and net["conv1"].layer.where("epsW").path.endswith("params-18pct.cfg")
+
+
+def test_weight_source_references():
+    text = HEAD + conv("c1", "data") + conv("c2", "c1", 16, "weightSource=c1\n") + \
+        conv("c3", "c2,c2", 16, "weightSource=,cX[0]\n").replace("channels=16", "channels=16,16") + fc("c3") + END
+    (d,) = errors(text)
+    assert d.code == "weight-source" and "'cX'" in d.message
+    assert (d.span.line, d.span.column) == (line_of(text, "weightSource=,cX"), 15)
+
+
+def test_compact_split_reports_a_problem_once():
+    text = "[net]\ntype=net\ninnerSize=8\n" + HEAD + conv("c1", "data", extra="columns=2") + \
+        conv("c2", "c1", 32) + fc("c2", "columns=1") + END
+    (d,) = errors(text)
+    assert d.code == "channels" and "layers 'c2a', 'c2b'" in d.message
+    assert d.span.line == line_of(text, "channels=32")

@@ -254,3 +254,22 @@ def test_program_shows_columns_and_transfers(net):
     text = repr(build(net, devices="cpu", init=False))
     assert text.count("transfer(") == 7
     assert "gpu1 conv3b" in text and "transfer(pool2a: gpu0->gpu1)" in text
+
+
+# --------------------------------------------------------------------------- real GPUs (skipped here)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 1, reason="needs a CUDA device")
+def test_cuda_placement_matches_the_cpu(net):
+    devs = ["cuda:0", "cuda:1"] if torch.cuda.device_count() >= 2 else ["cuda:0", "cuda:0"]
+    gpu = build(net, devices=devs, seed=1).eval()
+    cpu = build(net, devices="cpu", seed=1).eval()
+    for step in gpu.plan.steps:  # every layer's parameters on its logical GPU's device
+        for p in gpu.layers[step.name].parameters():
+            assert p.device == torch.device(devs[step.gpu])
+    x = torch.randn(2, 3, 224, 224)
+    with TransferLog() as log, torch.no_grad():
+        out = gpu(x)
+    assert out.device == torch.device(devs[0]) and log.count("fwd") == len(net.cross_gpu_edges)
+    with torch.no_grad():
+        torch.testing.assert_close(out.cpu(), cpu(x), rtol=1e-3, atol=1e-4)

@@ -77,3 +77,8 @@ def test_rendered_error_has_path_line_col_and_caret():
     text = str(e.value)
     assert text.startswith("x.cfg:2:3: error[syntax]:")
     assert "    2 |   hello\n      |   ^^^^^" in text
+
+
+def test_indented_continuation_line_gets_a_hint():
+    (d,) = _error("[a]\ninputs=a,\n    b\n")
+    assert d.code == "syntax" and (d.span.line, d.span.column) == (3, 5) and "continuation" in d.hint

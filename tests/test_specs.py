@@ -149,7 +149,7 @@ def test_one_gpu_net_follows_the_papers_footnote():
     assert net.params == 59_798_312  # "approximately the same" as the two-GPU net's 60,965,224
 
 
-# --------------------------------------------------------------------------- real cuda-convnet files
+# ------------------------------------------------------------------------- real cuda-convnet files
 
 
 @pytest.mark.parametrize("layers, params, size", CUDA_CONVNET, ids=lambda v: str(v))
@@ -176,7 +176,8 @@ def test_cifar_18pct_shapes_and_parameters():
     assert net["pool3"].output == Shape(64, 4, 4)
     assert net["fc10"].output == Shape(10)
     # 5x5x3x32+32, 5x5x32x32+32, 5x5x32x64+64, 1024x10+10
-    assert [net[n].params for n in ("conv1", "conv2", "conv3", "fc10")] == [2432, 25632, 51264, 10250]
+    params = [net[n].params for n in ("conv1", "conv2", "conv3", "fc10")]
+    assert params == [2432, 25632, 51264, 10250]
     assert net["rnorm1"].layer.scale == 0.00005 and net["rnorm1"].layer.pow == 0.75
     assert net["fc10"].layer.wc == (1.0,)
 

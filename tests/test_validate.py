@@ -115,3 +115,23 @@ def test_settings_section():
 def test_known_but_unlowered_type_is_accepted():
     spec = spec_of(HEAD + "[n]\ntype=nailbed\ninputs=data\nchannels=3\nstride=2\n" + TAIL.replace("conv1", "n"))
     assert spec.layers[2].type == "nailbed"
+
+
+@pytest.mark.parametrize("change, needle", [
+    (("filters=16", "filters=-16"), "filters must be positive (got -16)"),
+    (("filterSize=5", "filterSize=0"), "filterSize must be positive (got 0)"),
+    (("channels=3", "channels=3\npadding=-1"), "padding must be 0 or more (got -1)"),
+    (("channels=3", "channels=3\nstride=0"), "stride must be positive (got 0)"),
+])
+def test_per_input_entries_are_bounded(change, needle):
+    text = conv().replace(*change)
+    (d,) = errors(text)
+    value = change[1].split("\n")[-1].split("=")[1]
+    assert d.code == "value" and needle in d.message
+    assert d.span.line == text[: text.index(change[1].split("\n")[-1])].count("\n") + 1
+    assert d.span.end_column - d.span.column == len(value)
+
+
+def test_per_input_bound_names_the_entry():
+    (d,) = errors(conv(inputs="data,data").replace("channels=3", "channels=3,3\nstride=1,0"))
+    assert "stride[1] must be positive" in d.message and d.span.column == 10

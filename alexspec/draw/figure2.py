@@ -122,10 +122,15 @@ def _caption(net: Net, fig: Figure2) -> str:
     line = ("input " + ", ".join(styles.count(n) for n in inputs) + "-dimensional; neurons per stage "
             + "–".join(styles.count(n) for n in counts))
     rows = [f"<B>{styles.html_text(title)}</B>", styles.html_text(line)]
+    if crossing:
+        rows.append(f'solid arrows stay on one GPU; <FONT COLOR="{styles.CROSS_GPU_EDGE["color"]}">'
+                    "red dashed arrows cross GPUs</FONT> (the only transfers)")
     if counts and counts[0] == PAPER_CONV1_NEURONS:
+        first = [s.node.output for s in fig.stages if s.kind == "weight" and s.depth == 1]
+        size = f"{first[0].height}x{first[0].width}x{sum(o.channels for o in first)}"
         rows.append(styles.html_text(
-            f"(the paper's caption prints {styles.count(CAPTION_CONV1_NEURONS)} for conv1; "
-            f"55x55x96 = {styles.count(PAPER_CONV1_NEURONS)})"))
+            f"(the paper's caption prints {styles.count(CAPTION_CONV1_NEURONS)} for the first "
+            f"layer; {size} = {styles.count(PAPER_CONV1_NEURONS)})"))
     cells = "".join(f"<TR><TD>{row}</TD></TR>" for row in rows)
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2">{cells}</TABLE>>'
 

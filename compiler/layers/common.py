@@ -6,8 +6,8 @@ from typing import Sequence, TypeVar
 
 from torch import Tensor, nn
 
-from alexspec.ir import Neuron
 from alexspec.compiler.layers.neurons import Activation
+from alexspec.ir import Neuron
 
 T = TypeVar("T")
 

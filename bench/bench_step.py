@@ -1,0 +1,171 @@
+"""Training-step speed of the compiled AlexNet against a hand-written PyTorch AlexNet.
+
+Same process, same shapes, same update (torch SGD, momentum 0.9, weight decay 5e-4), dropout on.
+The two models' steps are interleaved (A, B, A, B, ...) so that load from other processes hits
+both alike; the median of each is reported with the ratio compiled / hand-written (< 1: faster).
+
+    python bench/bench_step.py                   # CPU: batch 32, 2 threads
+    python bench/bench_step.py --channels-last   # also the channels-last path
+    python bench/bench_step.py --compile         # also torch.compile (slow to warm up on a CPU)
+
+Devices come from torch.cuda.device_count(): two GPUs -> cuda:0,cuda:1 (the hand-written model on
+cuda:0); one GPU -> cuda:0 for both logical GPUs; none -> the CPU. Images/s is batch / median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class HandAlexNet(nn.Module):
+    """AlexNet as one would write it by hand on one device: groups=2 on conv2/4/5, LRN per
+    column half (k=2, n=5, alpha=1e-4 as the paper writes it), conv1 padded (0,3) right/bottom,
+    the paper's dropout (mask at train time, x0.5 at test time) after fc6 and fc7."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 96, 11, 4)
+        self.conv2 = nn.Conv2d(96, 256, 5, padding=2, groups=2)
+        self.conv3 = nn.Conv2d(256, 384, 3, padding=1)
+        self.conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)
+        self.conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)
+        self.fc6, self.fc7, self.fc8 = nn.Linear(9216, 4096), nn.Linear(4096, 4096), nn.Linear(4096, 1000)
+
+    @staticmethod
+    def lrn(x):
+        return torch.cat([F.local_response_norm(h, 5, alpha=5e-4, beta=0.75, k=2.0)
+                          for h in x.chunk(2, 1)], 1)
+
+    def drop(self, x):
+        return x * torch.empty_like(x).bernoulli_(0.5) if self.training else 0.5 * x
+
+    def forward(self, x):
+        x = F.max_pool2d(self.lrn(F.relu(self.conv1(F.pad(x, (0, 3, 0, 3))))), 3, 2)
+        x = F.max_pool2d(self.lrn(F.relu(self.conv2(x))), 3, 2)
+        x = F.relu(self.conv4(F.relu(self.conv3(x))))
+        x = F.max_pool2d(F.relu(self.conv5(x)), 3, 2).flatten(1)
+        x = self.drop(F.relu(self.fc6(x)))
+        x = self.drop(F.relu(self.fc7(x)))
+        return self.fc8(x)
+
+
+def _sync(devices) -> None:
+    for d in {d for d in devices if d.type == "cuda"}:
+        torch.cuda.synchronize(d)
+
+
+class Runner:
+    """One model's training step."""
+
+    def __init__(self, name, model, loss_fn, devices, x, y, channels_last=False):
+        self.name, self.model, self.loss_fn, self.devices = name, model, loss_fn, devices
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        self.x, self.y = x, y
+        self.opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+        self.times: list[float] = []
+
+    def step(self) -> float:
+        _sync(self.devices)
+        t = time.perf_counter()
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(self.x), self.y)
+        loss.backward()
+        self.opt.step()
+        _sync(self.devices)
+        return time.perf_counter() - t
+
+
+def measure(a: Runner, b: Runner, warmup: int, steps: int) -> tuple[float, float]:
+    for _ in range(warmup):
+        a.step(), b.step()
+    ta, tb = [], []
+    for i in range(steps):
+        first, second = (a, b) if i % 2 == 0 else (b, a)
+        t1, t2 = first.step(), second.step()
+        (ta if first is a else tb).append(t1)
+        (tb if second is b else ta).append(t2)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--spec", default=str(ROOT / "specs" / "alexnet.cfg"))
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--compile", action="store_true", help="also time torch.compile'd models")
+    p.add_argument("--channels-last", action="store_true", help="also time channels-last")
+    args = p.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    import alexspec
+    from alexspec.compiler import build, lower
+
+    n_cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    devices = ["cuda:0", "cuda:1"] if n_cuda >= 2 else ["cuda:0"] * 2 if n_cuda == 1 else ["cpu"] * 2
+    net = alexspec.load(args.spec)
+
+    t_lower, t_build = [], []
+    for _ in range(3):
+        t = time.perf_counter()
+        lower(net)
+        t_lower.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        build(net, devices=devices, init=False)
+        t_build.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    alexspec.load(args.spec)
+    t_load = time.perf_counter() - t
+
+    print(f"bench_step: {Path(args.spec).name}, batch {args.batch}, devices {','.join(devices)}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, median of {args.steps} "
+          f"steps after {args.warmup} warm-up")
+    print(f"build without weight init: {statistics.median(t_build) * 1e3:.0f} ms "
+          f"(lowering {statistics.median(t_lower) * 1e3:.2f} ms; spec load {t_load * 1e3:.0f} ms)")
+
+    g = torch.Generator().manual_seed(0)
+    x_cpu = torch.randn(args.batch, 3, 224, 224, generator=g)
+    y_cpu = torch.randint(0, 1000, (args.batch,), generator=g)
+
+    def runners(channels_last: bool, compiled: bool):
+        model = build(net, devices=devices, seed=0).train()
+        ref = HandAlexNet().to(devices[0]).train()
+        x, y = x_cpu.to(devices[0]), y_cpu.to(devices[0])
+        ce = lambda s, t: model.cost(s, t).loss  # noqa: E731
+        m_fwd, r_fwd = model, ref
+        a = Runner("compiled", model, ce, model.devices, x, y, channels_last)
+        b = Runner("hand-written", ref, F.cross_entropy, [torch.device(devices[0])], x, y, channels_last)
+        if compiled:
+            a.model, b.model = torch.compile(m_fwd), torch.compile(r_fwd)
+        return a, b
+
+    paths = [("eager", False, False)]
+    if args.channels_last:
+        paths.append(("channels-last", True, False))
+    if args.compile:
+        paths.append(("torch.compile", False, True))
+    for label, cl, comp in paths:
+        a, b = runners(cl, comp)
+        ta, tb = measure(a, b, args.warmup, args.steps)
+        print(f"{label:14s} compiled {ta * 1e3:8.1f} ms ({args.batch / ta:6.1f} img/s)   "
+              f"hand-written {tb * 1e3:8.1f} ms ({args.batch / tb:6.1f} img/s)   "
+              f"ratio {ta / tb:.3f}")
+        del a, b
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The loop in-process on a tiny spec and synthetic data: it learns, tests, records, saves; a
+non-finite loss stops it before the update and nothing of the bad step is saved."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from alexspec.errors import RunError
+from alexspec.runtime import checkpoint as ckpt
+from alexspec.runtime.report import NullReporter
+from alexspec.runtime.session import RunOptions, run
+from tests.test_runtime_helpers import write_fashion_like, write_spec
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    return write_spec(tmp_path), write_fashion_like(tmp_path / "data")
+
+
+def test_tiny_run_learns_tests_and_saves(tiny, tmp_path):
+    spec, data = tiny
+    rep = NullReporter()
+    out = tmp_path / "run"
+    result = run(RunOptions(str(spec), data=str(data), gpu="cpu", epochs=6, save_path=str(out),
+                            log_every=4), rep)
+    assert result.steps == 6 * (256 // 16) == len(rep.steps)
+    first = sum(s.loss for s in rep.steps[:8]) / 8
+    last = sum(s.loss for s in rep.steps[-8:]) / 8
+    assert last < first - 0.3, (first, last)  # the bars are easy: loss falls clearly
+    assert len(rep.tests) == 6  # testFreq 0: once per epoch
+    assert rep.tests[-1].top1 < 0.5 and rep.tests[-1].images == 64
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {r["kind"] for r in lines} == {"train", "test"}
+    assert (out / "cost.png").stat().st_size > 1000
+    saved = ckpt.list_checkpoints(out)
+    assert [p.name for p in saved] == ["ckpt-00000064.pt", "ckpt-00000080.pt", "ckpt-00000096.pt"]  # last 3
+    c = ckpt.load_file(saved[-1])
+    assert c["step"] == 96 and c["spec_text"] == spec.read_text() and c["history"] == lines
+
+
+def test_max_batches_and_test_freq(tiny, tmp_path):
+    spec, data = tiny
+    rep = NullReporter()
+    result = run(RunOptions(str(spec), data=str(data), gpu="cpu", max_batches=7, test_freq=3,
+                            test_subset=16, save_path=str(tmp_path / "r")), rep)
+    assert result.steps == 7
+    assert [t.step for t in rep.tests] == [3, 6, 7] and all(t.images == 16 for t in rep.tests)
+
+
+def test_nan_loss_stops_before_the_update_and_is_not_saved(tmp_path):
+    spec = write_spec(tmp_path, eps="1e12")
+    data = write_fashion_like(tmp_path / "data")
+    out = tmp_path / "run"
+    snapshots = []
+
+    class Keep(NullReporter):
+        def step(self, info):
+            super().step(info)
+            snapshots.append({k: v.clone() for k, v in model_ref[0].state_dict().items()})
+
+    model_ref = []
+    import alexspec.compiler
+
+    real_build = alexspec.compiler.build
+
+    def spy(*a, **k):
+        m = real_build(*a, **k)
+        model_ref.append(m)
+        return m
+
+    alexspec.compiler.build = spy
+    try:
+        with pytest.raises(RunError) as e:
+            run(RunOptions(str(spec), data=str(data), gpu="cpu", test_freq=1, save_path=str(out)), Keep())
+    finally:
+        alexspec.compiler.build = real_build
+    msg = str(e.value)
+    bad_step = len(snapshots) + 1
+    assert f"step {bad_step} (epoch" in msg and "stopped before the update" in msg
+    # the parameters are those after the last good step: nothing of the bad one was applied
+    now = model_ref[0].state_dict()
+    assert snapshots, "expected at least one good step before the divergence"
+    assert all(torch.equal(now[k], snapshots[-1][k]) for k in now)
+    assert all(torch.isfinite(v).all() for v in now.values())
+    # no checkpoint of the bad state: the newest one is the last good step's
+    steps = [ckpt.load_file(p)["step"] for p in ckpt.list_checkpoints(out)]
+    assert steps and max(steps) == len(snapshots)
