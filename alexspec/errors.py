@@ -45,9 +45,9 @@ class Diagnostic:
             except OSError:
                 text = None
         if text is not None:
-            lines = text.splitlines()
+            lines = text.split("\n")  # the parser counts lines on \n only
             if 1 <= self.span.line <= len(lines):
-                src = lines[self.span.line - 1].expandtabs(1)
+                src = lines[self.span.line - 1].rstrip("\r").expandtabs(1)
                 gutter = f"{self.span.line:>5} | "
                 width = 1
                 if self.span.end_line == self.span.line and self.span.end_column > self.span.column:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -42,9 +43,11 @@ def _merge_columns(diags: list[Diagnostic]) -> list[Diagnostic]:
     for d in diags:
         m = _LAYER.match(d.message)
         # Columns of one section are named <name>a, <name>b, ...: same place, same base name.
-        key = (d.span, d.code, m.group(1)[:-1]) if m else (d.span, d.code, d.message)
+        rest = d.message[m.end():] if m else d.message
+        key = (d.span, d.code, m.group(1)[:-1], rest) if m else (d.span, d.code, rest)
         if key in where and m:
-            names[where[key]].append(m.group(1))
+            if m.group(1) not in names[where[key]]:
+                names[where[key]].append(m.group(1))
             continue
         where[key] = len(out)
         names[len(out)] = [m.group(1)] if m else []
@@ -64,6 +67,10 @@ def loads(text: str, path: str = "<string>", params_text: str | None = None,
 
     `path` and `params_path` only name the texts in diagnostics. Raises SpecError.
     """
+    # The front end allocates many small objects that all live until it returns: the cyclic
+    # collector's full passes over them would make a 10,000-layer spec cost more per layer.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         return _loads(text, path, params_text, params_path, inner_size, allow_code)
     except SpecError as e:
@@ -71,6 +78,9 @@ def loads(text: str, path: str = "<string>", params_text: str | None = None,
             raise
         merged = sorted(_merge_columns(e.diagnostics), key=lambda d: (d.span.path != path, d.span))
         raise SpecError(merged, e.sources) from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def _loads(text: str, path: str, params_text: str | None, params_path: str | None,

@@ -2,7 +2,10 @@
 
 Same process, same shapes, same update (torch SGD, momentum 0.9, weight decay 5e-4), dropout on.
 The two models' steps are interleaved (A, B, A, B, ...) so that load from other processes hits
-both alike; the median of each is reported with the ratio compiled / hand-written (< 1: faster).
+all alike; the median of each is reported with the ratio compiled / hand-written (< 1: faster).
+Two hand-written references: the same two columns (the lowering's shapes and moves, so the ratio
+is the compiler's overhead), and the single-device grouped net (groups=2: what the paper's column
+split costs when both logical GPUs are one device).
 
     python bench/bench_step.py                   # CPU: batch 32, 2 threads
     python bench/bench_step.py --channels-last   # also the channels-last path
@@ -59,6 +62,42 @@ class HandAlexNet(nn.Module):
         return self.fc8(x)
 
 
+class HandColumnAlexNet(nn.Module):
+    """The same net hand-written with the lowering's shapes: one module per layer per column,
+    column b on `dev1`, explicit .to() moves at conv3, fc6, fc7 and fc8 (fc8 on column a)."""
+
+    def __init__(self, dev0, dev1):
+        super().__init__()
+        self.devs = (torch.device(dev0), torch.device(dev1))
+        def col(dev):
+            return nn.ModuleDict({
+                "conv1": nn.Conv2d(3, 48, 11, 4), "conv2": nn.Conv2d(48, 128, 5, padding=2),
+                "conv3": nn.Conv2d(256, 192, 3, padding=1), "conv4": nn.Conv2d(192, 192, 3, padding=1),
+                "conv5": nn.Conv2d(192, 128, 3, padding=1), "fc6": nn.Linear(9216, 2048),
+                "fc7": nn.Linear(4096, 2048)}).to(dev)
+        self.cols = nn.ModuleList([col(d) for d in self.devs])
+        self.fc8 = nn.Linear(4096, 1000).to(self.devs[0])
+
+    def drop(self, x):
+        return x * torch.empty_like(x).bernoulli_(0.5) if self.training else 0.5 * x
+
+    def both(self, xs, dim=1):
+        return [torch.cat([xs[0].to(d), xs[1].to(d)], dim) for d in self.devs]
+
+    def forward(self, x):
+        lrn = lambda t: F.local_response_norm(t, 5, alpha=5e-4, beta=0.75, k=2.0)  # noqa: E731
+        c = self.cols
+        xs = [F.pad(x.to(d), (0, 3, 0, 3)) for d in self.devs]
+        xs = [F.max_pool2d(lrn(F.relu(c[i]["conv1"](xs[i]))), 3, 2) for i in (0, 1)]
+        xs = [F.max_pool2d(lrn(F.relu(c[i]["conv2"](xs[i]))), 3, 2) for i in (0, 1)]
+        xs = [F.relu(c[i]["conv3"](t)) for i, t in enumerate(self.both(xs))]
+        xs = [F.relu(c[i]["conv4"](xs[i])) for i in (0, 1)]
+        xs = [F.max_pool2d(F.relu(c[i]["conv5"](xs[i])), 3, 2).flatten(1) for i in (0, 1)]
+        xs = [self.drop(F.relu(c[i]["fc6"](t))) for i, t in enumerate(self.both(xs))]
+        xs = [self.drop(F.relu(c[i]["fc7"](t))) for i, t in enumerate(self.both(xs))]
+        return self.fc8(self.both(xs)[0])
+
+
 def _sync(devices) -> None:
     for d in {d for d in devices if d.type == "cuda"}:
         torch.cuda.synchronize(d)
@@ -87,16 +126,17 @@ class Runner:
         return time.perf_counter() - t
 
 
-def measure(a: Runner, b: Runner, warmup: int, steps: int) -> tuple[float, float]:
+def measure(runners: list[Runner], warmup: int, steps: int) -> list[float]:
+    """Median step time of each runner; runners take turns, the order rotating every round."""
     for _ in range(warmup):
-        a.step(), b.step()
-    ta, tb = [], []
+        for r in runners:
+            r.step()
+    times: list[list[float]] = [[] for _ in runners]
     for i in range(steps):
-        first, second = (a, b) if i % 2 == 0 else (b, a)
-        t1, t2 = first.step(), second.step()
-        (ta if first is a else tb).append(t1)
-        (tb if second is b else ta).append(t2)
-    return statistics.median(ta), statistics.median(tb)
+        for k in range(len(runners)):
+            j = (i + k) % len(runners)
+            times[j].append(runners[j].step())
+    return [statistics.median(t) for t in times]
 
 
 def main(argv=None) -> int:
@@ -140,17 +180,20 @@ def main(argv=None) -> int:
     x_cpu = torch.randn(args.batch, 3, 224, 224, generator=g)
     y_cpu = torch.randint(0, 1000, (args.batch,), generator=g)
 
-    def runners(channels_last: bool, compiled: bool):
+    def runners(channels_last: bool, compiled: bool) -> list[Runner]:
         model = build(net, devices=devices, seed=0).train()
-        ref = HandAlexNet().to(devices[0]).train()
+        cols = HandColumnAlexNet(*devices).train()
+        grouped = HandAlexNet().to(devices[0]).train()
         x, y = x_cpu.to(devices[0]), y_cpu.to(devices[0])
         ce = lambda s, t: model.cost(s, t).loss  # noqa: E731
-        m_fwd, r_fwd = model, ref
-        a = Runner("compiled", model, ce, model.devices, x, y, channels_last)
-        b = Runner("hand-written", ref, F.cross_entropy, [torch.device(devices[0])], x, y, channels_last)
+        rs = [Runner("compiled", model, ce, model.devices, x, y, channels_last),
+              Runner("hand-written columns", cols, F.cross_entropy, cols.devs, x, y, channels_last),
+              Runner("hand-written grouped", grouped, F.cross_entropy, [torch.device(devices[0])],
+                     x, y, channels_last)]
         if compiled:
-            a.model, b.model = torch.compile(m_fwd), torch.compile(r_fwd)
-        return a, b
+            for r in rs:
+                r.model = torch.compile(r.model)
+        return rs
 
     paths = [("eager", False, False)]
     if args.channels_last:
@@ -158,12 +201,13 @@ def main(argv=None) -> int:
     if args.compile:
         paths.append(("torch.compile", False, True))
     for label, cl, comp in paths:
-        a, b = runners(cl, comp)
-        ta, tb = measure(a, b, args.warmup, args.steps)
-        print(f"{label:14s} compiled {ta * 1e3:8.1f} ms ({args.batch / ta:6.1f} img/s)   "
-              f"hand-written {tb * 1e3:8.1f} ms ({args.batch / tb:6.1f} img/s)   "
-              f"ratio {ta / tb:.3f}")
-        del a, b
+        rs = runners(cl, comp)
+        t = measure(rs, args.warmup, args.steps)
+        print(f"{label}:")
+        for r, tr in zip(rs, t):
+            print(f"  {r.name:22s} {tr * 1e3:8.1f} ms/step  {args.batch / tr:7.1f} img/s"
+                  + ("" if r is rs[0] else f"   compiled/this = {t[0] / tr:.3f}"))
+        del rs
     return 0
 
 

@@ -160,7 +160,7 @@ class CompiledNet(nn.Module):
             if getattr(mod, "neuron", None) is not None:
                 desc += f" {mod.neuron.text}"
             indent = "    " + " " * 36 * s.gpu
-            out = " <- returned" if s.name == self.plan.logits else ""
+            out = "   [model output]" if s.name == self.plan.logits else ""
             lines.append(f"{indent}gpu{s.gpu} {s.name} = {desc}  <- {', '.join(ins)}{out}")
         return "\n".join(lines)
 

@@ -20,7 +20,7 @@ from alexspec.runtime import checkpoint as ckpt
 from alexspec.runtime.augment import Augment, DataStats
 from alexspec.runtime.data.base import DataSource, TensorSplit, open_data, subset_indices
 from alexspec.runtime.evaluate import Scores, evaluate
-from alexspec.runtime.report import Reporter
+from alexspec.runtime.report import NullReporter, Reporter
 from alexspec.runtime.train import Provenance, RunConfig, RunResult, Trainer
 
 
@@ -112,7 +112,7 @@ def _check_classes(model: Any, data: DataSource) -> None:
 def run(opts: RunOptions, reporter: Reporter) -> RunResult:
     """Train `opts.spec` (resuming from `opts.load_file` when given). Raises SpecError, RunError,
     or `Interrupted` (after a save) on Ctrl-C."""
-    from alexspec.compiler import build
+    from alexspec.compiler.distributed import setup, teardown
 
     spec_text = _read(opts.spec, "layer definition")
     params_text = _read(opts.layer_params, "layer params") if opts.layer_params else None
@@ -124,26 +124,38 @@ def run(opts: RunOptions, reporter: Reporter) -> RunResult:
         ckpt.check_architecture(resume, net, str(resume_path))
     save_path = Path(opts.save_path) if opts.save_path else (
         resume_path.parent if resume_path else Path("runs") / Path(opts.spec).stem)
+    ctx = setup(net, opts.gpu)  # torchrun's environment, if any: one process per model pair
+    try:
+        return _run(net, opts, ctx, spec_text, params_text, resume, resume_path, save_path,
+                    reporter if ctx.is_main else NullReporter())
+    finally:
+        teardown(ctx)
+
+
+def _run(net: Net, opts: RunOptions, ctx: Any, spec_text: str, params_text: str | None,
+         resume: dict[str, Any] | None, resume_path: Path | None, save_path: Path,
+         reporter: Reporter) -> RunResult:
+    from alexspec.compiler import build
+
     seed = opts.seed if opts.seed is not None else net.settings.seed
-    model = build(net, opts.gpu, seed=seed)
+    model = build(net, ctx.devices, seed=seed)
     inner = model.input_shape[1]
     cfg = _config(net, opts, inner, save_path)
-    if resume is None:
+    if resume is None and ctx.is_main:
         save_path.mkdir(parents=True, exist_ok=True)
         _set_aside(save_path, reporter)
-    if not os.access(save_path, os.W_OK):
+    if ctx.is_main and not os.access(save_path, os.W_OK):
         raise RunError("cannot write checkpoints here", where=str(save_path))
 
-    skips: list[str] = []
-    data = open_data(opts.data, cfg.img_size, on_skip=lambda f, why: (skips.append(f), reporter.warn(
-        f"skipped corrupt image {f}: {why}")), pack=opts.pack_data)
+    data = open_data(opts.data, cfg.img_size, pack=opts.pack_data and ctx.is_main,
+                     on_skip=lambda f, why: reporter.warn(f"skipped corrupt image {f}: {why}"))
     _check_classes(model, data)
     train_split = data.train
     keep = subset_indices(len(train_split), opts.train_subset or net.settings.train_subset, cfg.seed)
     if keep is not None:
         train_split = _subset(train_split, keep)
     reporter.info(data.describe() + (f"; training on a subset of {len(train_split):,}" if keep is not None else ""))
-    reporter.info(model.placement_summary)
+    reporter.info(ctx.summary or model.placement_summary)
     steps_per_epoch = max(1, len(train_split) // min(cfg.mini, len(train_split)))
     reporter.info(
         f"net {net.path}: {net.params:,} parameters, input {inner}x{inner} crops of {cfg.img_size}x{cfg.img_size}; "
@@ -152,7 +164,7 @@ def run(opts: RunOptions, reporter: Reporter) -> RunResult:
         + (f"; resuming {resume_path} at step {resume['step']}" if resume else "")
         + f"; checkpoints in {save_path}")
     prov = Provenance(spec_text, opts.spec, params_text, opts.layer_params, data.name, data.location)
-    trainer = Trainer(model, data, train_split, cfg, reporter, prov, resume=resume)
+    trainer = Trainer(model, data, train_split, cfg, reporter, prov, resume=resume, dist=ctx)
     return trainer.run()
 
 

@@ -103,8 +103,20 @@ class Trainer:
     """One run: build with the model, the data and the config; `run()` trains."""
 
     def __init__(self, model: Any, data: DataSource, train_split: Split, cfg: RunConfig,
-                 reporter: Reporter, provenance: Provenance, *, resume: dict[str, Any] | None = None):
+                 reporter: Reporter, provenance: Provenance, *, resume: dict[str, Any] | None = None,
+                 dist: Any = None):
         self.model, self.data, self.split, self.cfg = model, data, train_split, cfg
+        # Multi-process (torchrun): `dist` is the compiler's DistContext. Every process draws the
+        # same global batch and augmentation, trains on its shard through DDP, and the processes
+        # agree each step (one all-reduce) on the loss, finiteness and Ctrl-C; rank 0 saves.
+        self.dist = dist if dist is not None and dist.distributed else None
+        self.forward = model
+        if self.dist is not None:
+            from alexspec.compiler.distributed import wrap
+
+            self.forward = wrap(model, self.dist)
+        self.stop_requested = False
+        self._flag: StopFlag | None = None
         self.reporter, self.provenance = reporter, provenance
         n = len(train_split)
         if n == 0:
@@ -167,7 +179,7 @@ class Trainer:
         }
 
     def save(self) -> Path | None:
-        if self.cfg.save_path is None:
+        if self.cfg.save_path is None or (self.dist is not None and not self.dist.is_main):
             return None
         path = ckpt.save(self.state(), self.cfg.save_path, self.pos.step, self.cfg.keep_checkpoints)
         self.last_saved = path
@@ -198,10 +210,16 @@ class Trainer:
             self._advance()
             return None
         x = self.augment.train_batch(images, self.stats, self.gen)
+        if self.dist is not None:
+            from alexspec.compiler.distributed import shard
+
+            x, labels = shard(x, self.dist), shard(labels, self.dist)
         self.model.train()
-        scores = self.model(x)
+        scores = self.forward(x)
         cost = self.model.cost(scores, labels)
-        loss = float(cost.loss.detach())
+        loss, h1, h5, b = float(cost.loss.detach()), int(cost.correct_top1), int(cost.correct_topk), len(labels)
+        if self.dist is not None:
+            loss, h1, h5, b = self._agree(loss, h1, h5, b)
         where = f"step {self.pos.step + 1} (epoch {self.pos.epoch + 1}, batch {self.pos.batch + 1})"
         if not math.isfinite(loss):
             raise RunError(f"the loss is {loss}; stopped before the update, nothing of this step "
@@ -217,7 +235,21 @@ class Trainer:
         lr = self.sgd.rules[0].eps.at(prog, self.plateau.drops) if self.sgd.rules else 0.0
         self.sgd.step(prog, self.plateau.drops)
         self._advance()
-        return loss, int(cost.correct_top1), int(cost.correct_topk), len(images), lr
+        return loss, h1, h5, b, lr
+
+    def _agree(self, loss: float, h1: int, h5: int, b: int) -> tuple[float, int, int, int]:
+        """All processes: the batch's mean loss and hits, NaN if any shard's loss is not finite,
+        and whether any process was asked to stop."""
+        import torch.distributed as td
+
+        finite = math.isfinite(loss)
+        asked = self._flag is not None and self._flag.requested
+        t = torch.tensor([loss * b if finite else 0.0, h1, h5, b, 0.0 if finite else 1.0,
+                          float(asked)], dtype=torch.float64)
+        td.all_reduce(t)
+        self.stop_requested = bool(t[5] > 0)
+        mean = float(t[0] / t[3]) if t[4] == 0 else float("nan")
+        return mean, int(t[1]), int(t[2]), int(t[3])
 
     # ------------------------------------------------------------------ tests
 
@@ -253,7 +285,8 @@ class Trainer:
         start_step = self.pos.step
         try:
             with StopFlag() as stop:
-                while self.pos.step < self.total and not stop.requested:
+                self._flag = stop
+                while self.pos.step < self.total and not self._stopping(stop):
                     out = self.step()
                     now = time.perf_counter()
                     if out is not None:
@@ -274,7 +307,7 @@ class Trainer:
                         self.test(scheduled=True)
                         tested_at = self.pos.step
                         self.save()
-                if stop.requested:
+                if self._stopping(stop):
                     if window[4]:
                         self._record(window, lr)
                     path = self.save()
@@ -288,6 +321,11 @@ class Trainer:
         if self.cfg.save_path is not None:
             plot_costs(self.metrics.records, self.cfg.save_path / "cost.png", self.provenance.spec_path)
         return RunResult(self.pos.step, self.last_test, self.last_saved, list(self.metrics.records))
+
+    def _stopping(self, stop: StopFlag) -> bool:
+        # Distributed: what the processes agreed on in the last step's all-reduce, so that
+        # they all stop after the same step.
+        return stop.requested if self.dist is None else self.stop_requested
 
     def _record(self, w: list, lr: float) -> None:
         self.metrics.add({"kind": "train", "step": self.pos.step, "epoch": self.pos.epoch,

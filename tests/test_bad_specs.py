@@ -120,3 +120,12 @@ def test_code_keys_are_accepted_with_allow_code(capsys):
     """`initWFunc` is refused by default (see init-code.cfg) but allowed with --allow-code."""
     rc, text = _check(["check", str(BAD / "init-code.cfg"), "--allow-code"], capsys)
     assert rc == 0, text
+
+
+@pytest.mark.parametrize("name", ["misspelt-key", "undefined-input", "channel-mismatch", "cycle"])
+def test_the_issues_four_mistakes_give_exactly_one_message(name: str, capsys):
+    """Issue 2's acceptance: each of these gives one located message (no follow-on noise)."""
+    rc, text = _check(["check", str(BAD / f"{name}.cfg")], capsys)
+    assert rc == 2
+    assert sum(": error[" in line for line in text.splitlines()) == 1, text
+    assert text.rstrip().endswith("1 error"), text

@@ -3,7 +3,8 @@
 Valid specs (the shipped ones and the real cuda-convnet files) are mutated line by line and byte
 by byte, and random text is thrown in as well. For every input `alexspec.pipeline.loads` either
 returns a Net or raises SpecError, and every position a diagnostic reports lies inside the text:
-its line is a line of the file and its column at most one past the end of that line.
+its line is a line of the file (counted by "\n", as the parser and editors count) and its column
+at most one past the end of that line.
 Hypothesis is derandomized, so the run is the same every time.
 """
 
@@ -53,7 +54,7 @@ def _check(text: str, inner_size: int | None = None) -> None:
         net = loads(text, path=PATH, inner_size=inner_size)
     except SpecError as e:
         assert e.diagnostics, "a SpecError must carry at least one diagnostic"
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")  # lines as the parser and editors count them (not splitlines)
         for d in e.diagnostics:
             if d.span.path != PATH:
                 continue  # only one file is in play here
@@ -74,7 +75,7 @@ def mutated_spec(draw) -> tuple[str, int | None]:
     for _ in range(draw(st.integers(1, 4))):
         i = draw(st.integers(0, len(lines) - 1))
         op = draw(st.sampled_from(["drop", "dup", "swap", "token", "insert", "delete-char",
-                                   "truncate", "value", "value"]))
+                                   "truncate", "value", "value", "value", "value"]))
         line = lines[i]
         if op == "drop":
             del lines[i]

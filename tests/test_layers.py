@@ -284,3 +284,14 @@ def test_dropout_kinds(kind):
     torch.testing.assert_close(y[kept], x[kept] * scale)
     test_scale = 1.0 if kind == "dropout" else 0.25
     torch.testing.assert_close(mod.eval()(x), x * test_scale)
+
+
+def test_conv_inputs_with_different_geometry_are_summed():
+    # 8x8 and 9x9 inputs both give 5x5 (3x3, stride 2, pad 1), with different right padding.
+    layer = ConvLayer(name="c", type="conv", inputs=("a", "b"), span=SPAN, channels=(2, 1),
+                      filters=(3, 3), filterSize=(3, 3), padding=(1, 1), stride=(2, 2))
+    mod = _randomise(Conv(layer, (Shape(2, 8, 8), Shape(1, 9, 9)), Shape(3, 5, 5)))
+    assert not mod.concat_inputs
+    xa, xb = torch.randn(1, 2, 8, 8, dtype=D), torch.randn(1, 1, 9, 9, dtype=D)
+    want = naive_conv(xa, mod.weights[0], 1, 2, (5, 5)) + naive_conv(xb, mod.weights[1], 1, 2, (5, 5))
+    torch.testing.assert_close(mod(xa, xb), want + mod.bias[None, :, None, None])
