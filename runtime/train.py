@@ -137,7 +137,8 @@ class Trainer:
             self._restore(resume)
             history = list(resume["history"])
         else:
-            torch.manual_seed(cfg.seed)  # dropout draws from torch's own RNG (CPU and CUDA)
+            # Dropout draws from torch's own RNG (CPU and CUDA); each process its own masks.
+            torch.manual_seed(cfg.seed + 7919 * (self.dist.rank if self.dist is not None else 0))
             self.stats = compute_stats(train_split, cfg.img_size, cfg.mean, seed=cfg.seed)
         self.metrics = MetricsLog(cfg.save_path / "metrics.jsonl" if cfg.save_path else None, history)
         self._order: tuple[int, torch.Tensor] | None = None

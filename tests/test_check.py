@@ -92,7 +92,7 @@ def test_channel_mismatch_names_both_numbers():
 def test_errors_of_the_stage_come_together():
     text = HEAD + conv("c1", "data", extra="neuron=tanh") + conv("c2", "c1", 32) + fc("c2", "gpu=0,0") + END
     codes = sorted(d.code for d in errors(text))
-    assert codes == ["channels", "gpu", "neuron"]
+    assert codes == ["channels", "gpu", "gpu", "neuron"]  # two distinct gpu problems on one line
 
 
 def test_gpu_rules():
