@@ -43,11 +43,10 @@ def _merge_columns(diags: list[Diagnostic]) -> list[Diagnostic]:
     for d in diags:
         m = _LAYER.match(d.message)
         # Columns of one section are named <name>a, <name>b, ...: same place, same base name.
-        rest = d.message[m.end():] if m else d.message
-        key = (d.span, d.code, m.group(1)[:-1], rest) if m else (d.span, d.code, rest)
-        if key in where and m:
-            if m.group(1) not in names[where[key]]:
-                names[where[key]].append(m.group(1))
+        key = (d.span, d.code, m.group(1)[:-1]) if m else (d.span, d.code, d.message)
+        # A second problem of the same layer on the same line is its own diagnostic.
+        if key in where and m and m.group(1) not in names[where[key]]:
+            names[where[key]].append(m.group(1))
             continue
         where[key] = len(out)
         names[len(out)] = [m.group(1)] if m else []
