@@ -131,8 +131,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     t = result.last_test
     if t is not None:
         console.print(f"done: {result.steps} steps; validation top-1 error {100 * t.top1:.2f}%, "
-                      f"top-5 error {100 * t.top5:.2f}%"
-                      + (f"; checkpoint {result.checkpoint}" if result.checkpoint else ""))
+                      f"top-5 error {100 * t.top5:.2f}%")
+        if result.checkpoint:
+            console.print(f"checkpoint: {result.checkpoint}")
     return 0
 
 

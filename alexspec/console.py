@@ -81,13 +81,12 @@ class RunReporter:
         if not self.tty:
             return
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+                                   TimeRemainingColumn)
 
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("left"),
-            TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-            console=self.console.out, transient=False)
+            TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(compact=True), TextColumn("left"),
+            TextColumn("{task.fields[status]}"), console=self.console.out, transient=False)
         self._progress.start()
         self._task = self._progress.add_task("train", total=total_steps, completed=done,
                                              rate="", status="")
@@ -110,6 +109,10 @@ class RunReporter:
     def testing(self, total_images: int) -> None:
         if self._progress is not None:
             self._test_task = self._progress.add_task("test", total=total_images, rate="", status="")
+
+    def test_progress(self, images_done: int) -> None:
+        if self._progress is not None and self._test_task is not None:
+            self._progress.update(self._test_task, completed=images_done)
 
     def test(self, info) -> None:
         if self._progress is not None and self._test_task is not None:

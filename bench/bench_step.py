@@ -148,6 +148,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--compile", action="store_true", help="also time torch.compile'd models")
     p.add_argument("--channels-last", action="store_true", help="also time channels-last")
+    p.add_argument("--skip-eager", action="store_true", help="time only the opt-in paths")
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -195,7 +196,7 @@ def main(argv=None) -> int:
                 r.model = torch.compile(r.model)
         return rs
 
-    paths = [("eager", False, False)]
+    paths = [] if args.skip_eager else [("eager", False, False)]
     if args.channels_last:
         paths.append(("channels-last", True, False))
     if args.compile:

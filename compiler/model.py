@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from alexspec.compiler.layers.common import WeightLayer, pick
 from alexspec.compiler.plan import Plan, Source, Step
 from alexspec.compiler.transfer import feed, transfer
-from alexspec.errors import Diagnostic, SpecError
+from alexspec.errors import Diagnostic, RunError, SpecError
 from alexspec.ir import Schedule
 from alexspec.net import Net
 
@@ -69,6 +69,11 @@ class CompiledNet(nn.Module):
     def forward_layers(self, images: Tensor, names) -> dict[str, Tensor]:
         """Outputs of the named layers (the data layer's name gives the images)."""
         names = list(names)
+        known = {s.name for s in self.plan.steps} | {self.plan.images}
+        for n in names:
+            if n not in known:
+                raise RunError(f"no layer {n!r} computes an output here",
+                               where=self.net.path, hint="layers: " + ", ".join(sorted(known)))
         env = self._run(images, self.plan.needed_for(set(names)))
         env[self.plan.images] = images
         return {n: env[n] for n in names}

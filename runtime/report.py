@@ -53,6 +53,9 @@ class Reporter(Protocol):
     def testing(self, total_images: int) -> None:
         """A validation pass starts."""
 
+    def test_progress(self, images_done: int) -> None:
+        """Images validated so far in the current pass."""
+
     def test(self, info: TestInfo) -> None:
         """A validation pass is done."""
 
@@ -84,6 +87,9 @@ class NullReporter:
         self.steps.append(info)
 
     def testing(self, total_images: int) -> None:
+        pass
+
+    def test_progress(self, images_done: int) -> None:
         pass
 
     def test(self, info: TestInfo) -> None:

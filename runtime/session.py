@@ -209,6 +209,6 @@ def test(checkpoint: str, reporter: Reporter, *, multiview: bool = False, data: 
     n = len(ds.val) if limit is None else min(limit, len(ds.val))
     reporter.testing(n)
     scores = evaluate(model, ds.val, aug, DataStats.from_state(c["stats"]), multiview=multiview,
-                      batch=max(int(s["mini"]), 128), limit=limit)
+                      batch=max(int(s["mini"]), 128), limit=limit, progress=reporter.test_progress)
     reporter.finish()
     return TestResult(str(path), int(c["step"]), ds.describe(), scores)

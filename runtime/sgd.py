@@ -63,9 +63,9 @@ class PaperSGD:
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         vel = state["velocity"]
-        assert isinstance(vel, list)
-        if len(vel) != len(self.velocity):
-            raise ValueError(f"checkpoint has {len(vel)} momentum tensors, the model {len(self.velocity)}")
+        if not isinstance(vel, list) or len(vel) != len(self.velocity):
+            n = len(vel) if isinstance(vel, list) else "no list of"
+            raise ValueError(f"checkpoint has {n} momentum tensors, the model {len(self.velocity)}")
         for v, saved in zip(self.velocity, vel):
             if v.shape != saved.shape:
                 raise ValueError(f"momentum shape {tuple(saved.shape)} != parameter {tuple(v.shape)}")

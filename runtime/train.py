@@ -265,7 +265,8 @@ class Trainer:
         n = len(self.data.val) if limit is None else min(limit, len(self.data.val))
         self.reporter.testing(n)
         s: Scores = evaluate(self.model, self.data.val, self.augment, self.stats,
-                             multiview=self.cfg.multiview_test, batch=self.batch, limit=limit)
+                             multiview=self.cfg.multiview_test, batch=self.batch, limit=limit,
+                             progress=self.reporter.test_progress)
         dropped = self.plateau.observe(s.top1) if scheduled and self.plateau.max_drops else False
         info = TestInfo(self.pos.step, self.pos.epoch, s.loss, s.top1, s.top5, s.images, s.views, dropped)
         self.metrics.add({"kind": "test", "step": info.step, "epoch": info.epoch, "loss": s.loss,

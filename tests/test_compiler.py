@@ -148,3 +148,5 @@ def test_forward_layers_returns_named_outputs(small):
     out = model.forward_layers(x, ["data", "conv1b", "probs"])
     assert out["data"] is x and out["conv1b"].shape == (3, 16, 7, 7)
     torch.testing.assert_close(out["probs"], torch.softmax(model(x), 1))
+    with pytest.raises(RunError, match="no layer 'logprob'"):
+        model.forward_layers(x, ["logprob"])

@@ -101,6 +101,7 @@ def expected_cross_stage_pairs(net: Net) -> set[tuple[str, str]]:
 ROOT = Path(__file__).resolve().parents[1]
 ALEXNET = ROOT / "specs" / "alexnet.cfg"
 ALEXNET_1GPU = ROOT / "specs" / "alexnet-1gpu.cfg"
+ALEXNET_TOWERS = ROOT / "specs" / "alexnet-towers.cfg"  # cuda-convnet2's explicit a/b sections
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz dot not installed")
 
 FOUR_GPU = """\
@@ -160,6 +161,53 @@ outputs=10
 [probs]
 type=softmax
 inputs=fc4
+
+[logprob]
+type=cost.logreg
+inputs=labels,probs
+"""
+
+# A crossing in the middle of a collapsed chain: pool1 sits on GPU 1 and reads conv1 on GPU 0.
+MID_CROSSING = """\
+[net]
+type=net
+innerSize=16
+
+[data]
+type=data
+dataIdx=0
+
+[labels]
+type=data
+dataIdx=1
+
+[conv1]
+type=conv
+inputs=data
+channels=3
+filters=16
+filterSize=3
+padding=1
+neuron=relu
+gpu=0
+
+[pool1]
+type=pool
+inputs=conv1
+pool=max
+sizeX=2
+stride=2
+channels=16
+gpu=1
+
+[fc2]
+type=fc
+inputs=pool1
+outputs=10
+
+[probs]
+type=softmax
+inputs=fc2
 
 [logprob]
 type=cost.logreg
@@ -305,14 +353,17 @@ def _cross_hops(net: alexspec.Net) -> set:
     return {e for link in fig.cross_links for e in link.hops if e.crosses_gpus}
 
 
-@pytest.mark.parametrize("case", ["alexnet", "1gpu", "4gpu", "ablated", "odd-names"])
+@pytest.mark.parametrize("case", ["alexnet", "towers", "1gpu", "4gpu", "ablated", "odd-names",
+                                  "mid-crossing"])
 def test_any_spec_draws_with_cross_edges_equal_to_the_specs(case, tmp_path, alexnet):
     net = {
         "alexnet": lambda: alexnet,
+        "towers": lambda: alexspec.load(str(ALEXNET_TOWERS)),
         "1gpu": lambda: alexspec.load(str(ALEXNET_1GPU)),
         "4gpu": lambda: _load_text(tmp_path, FOUR_GPU, "four.cfg"),
         "ablated": lambda: _ablated_alexnet(tmp_path),
         "odd-names": lambda: _load_text(tmp_path, ODD_NAMES, "odd.cfg"),
+        "mid-crossing": lambda: _load_text(tmp_path, MID_CROSSING, "mid.cfg"),
     }[case]()
     for style in ("figure2", "graph"):
         dot = parse_dot(build_graph(net, style).source)
@@ -336,6 +387,14 @@ def test_any_spec_draws_with_cross_edges_equal_to_the_specs(case, tmp_path, alex
         assert len(net.cross_gpu_edges) == 27  # conv2 and fc3: 4x3 each; fc4 reads 3 others
     if case == "1gpu":
         assert net.cross_gpu_edges == () and len(lanes) == 1
+    if case == "mid-crossing":
+        assert [(e.src, e.dst) for e in net.cross_gpu_edges] == [("conv1", "pool1")]
+        fig = figure2_stages(net)
+        assert [(link.src, link.dst, link.via) for link in fig.cross_links] == [
+            ("conv1", "fc2", ("pool1",))]
+    if case == "towers":  # the same drawing as the compact spec's
+        assert len(net.cross_gpu_edges) == 7
+        assert _lane_labels(net, 0) == _lane_labels(alexnet, 0)
     if case == "ablated":
         assert _lane_labels(net, 1) == [
             "55x55x48", "27x27x128", "13x13x192", "13x13x128", "dense 2048", "dense 2048"]

@@ -70,7 +70,9 @@ class GroupedAlexNet(nn.Module):
 
 def grouped_from(model, net) -> GroupedAlexNet:
     """The oracle with the compiled model's weights (column a's rows first)."""
-    ref = GroupedAlexNet().to(D)
+    with torch.device("meta"):  # no default init: every weight is copied in below
+        ref = GroupedAlexNet()
+    ref = ref.to_empty(device="cpu").to(D)
     L = {n: m for n, m in model.layers.items()}
 
     def w(name):
