@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--color-noise", type=float, metavar="STD", help="PCA colour noise std (0 turns it off)")
     p.add_argument("--seed", type=int, help="random seed (spec: [net] seed)")
     p.add_argument("--test-subset", type=int, metavar="N", help="validate on the first N images only")
-    p.add_argument("--log-every", type=int, default=50, metavar="N",
-                   help="steps per training record in metrics.jsonl (default 50)")
+    p.add_argument("--log-every", type=int, metavar="N",
+                   help="steps per training record in metrics.jsonl (default: ~50 per run, at most 50 steps apart)")
     p.add_argument("--pack-data", action="store_true",
                    help="decode an image-folder tree once into uint8 shards (reused by later runs)")
     p.set_defaults(func=cmd_run)

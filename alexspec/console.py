@@ -119,7 +119,7 @@ class RunReporter:
             self._progress.remove_task(self._test_task)
             self._test_task = None
         views = "ten views" if info.views > 1 else "centre crop"
-        self._line(f"test at step {info.step} (epoch {info.epoch}): logprob {info.loss:.4f}, "
+        self._line(f"test at step {info.step} ({info.epoch:.2f} epochs): logprob {info.loss:.4f}, "
                    f"top-1 error {100 * info.top1:.2f}%, top-5 error {100 * info.top5:.2f}% "
                    f"({info.images:,} images, {views})"
                    + ("; validation error stopped improving: learning rate / 10" if info.dropped_lr else ""))

@@ -2,7 +2,8 @@
 
 Same process, same shapes, same update (torch SGD, momentum 0.9, weight decay 5e-4), dropout on.
 The two models' steps are interleaved (A, B, A, B, ...) so that load from other processes hits
-all alike; the median of each is reported with the ratio compiled / hand-written (< 1: faster).
+all alike; the median and minimum of each are reported with the ratios compiled / hand-written (< 1:
+faster; on a loaded machine the minima are the less disturbed figure).
 Two hand-written references: the same two columns (the lowering's shapes and moves, so the ratio
 is the compiler's overhead), and the single-device grouped net (groups=2: what the paper's column
 split costs when both logical GPUs are one device).
@@ -126,8 +127,8 @@ class Runner:
         return time.perf_counter() - t
 
 
-def measure(runners: list[Runner], warmup: int, steps: int) -> list[float]:
-    """Median step time of each runner; runners take turns, the order rotating every round."""
+def measure(runners: list[Runner], warmup: int, steps: int) -> list[list[float]]:
+    """Step times of each runner; runners take turns, the order rotating every round."""
     for _ in range(warmup):
         for r in runners:
             r.step()
@@ -136,7 +137,7 @@ def measure(runners: list[Runner], warmup: int, steps: int) -> list[float]:
         for k in range(len(runners)):
             j = (i + k) % len(runners)
             times[j].append(runners[j].step())
-    return [statistics.median(t) for t in times]
+    return times
 
 
 def main(argv=None) -> int:
@@ -203,11 +204,14 @@ def main(argv=None) -> int:
         paths.append(("torch.compile", False, True))
     for label, cl, comp in paths:
         rs = runners(cl, comp)
-        t = measure(rs, args.warmup, args.steps)
-        print(f"{label}:")
-        for r, tr in zip(rs, t):
-            print(f"  {r.name:22s} {tr * 1e3:8.1f} ms/step  {args.batch / tr:7.1f} img/s"
-                  + ("" if r is rs[0] else f"   compiled/this = {t[0] / tr:.3f}"))
+        times = measure(rs, args.warmup, args.steps)
+        med = [statistics.median(t) for t in times]
+        low = [min(t) for t in times]
+        print(f"{label}: median (min) ms per step, images/s at the median")
+        for r, m, lo in zip(rs, med, low):
+            print(f"  {r.name:22s} {m * 1e3:8.1f} ({lo * 1e3:8.1f}) ms  {args.batch / m:7.1f} img/s"
+                  + ("" if r is rs[0] else
+                     f"   compiled/this = {med[0] / m:.3f} ({low[0] / lo:.3f} on minima)"))
         del rs
     return 0
 

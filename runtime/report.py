@@ -28,7 +28,7 @@ class TestInfo:
     """One validation pass."""
 
     step: int
-    epoch: int
+    epoch: float  # epochs done
     loss: float
     top1: float
     top5: float

@@ -46,7 +46,7 @@ class RunOptions:
     color_noise: float | None = None
     seed: int | None = None
     pack_data: bool = False
-    log_every: int = 50
+    log_every: int | None = None  # None: about 50 records per run, at most every 50 steps
 
 
 def _read(path: str, what: str) -> str:
@@ -83,7 +83,7 @@ def _config(net: Net, opts: RunOptions, inner: int, save_path: Path) -> RunConfi
         test_subset=opts.test_subset, multiview_test=pick(opts.multiview_test, s.multiview_test),
         color_noise=pick(opts.color_noise, s.color_noise), flip=s.flip, mean=s.mean,
         seed=pick(opts.seed, s.seed), keep_checkpoints=s.keep_checkpoints, save_path=save_path,
-        log_every=max(1, opts.log_every))
+        log_every=opts.log_every)
 
 
 def _set_aside(save_path: Path, reporter: Reporter) -> None:

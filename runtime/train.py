@@ -48,7 +48,7 @@ class RunConfig:
     seed: int = 0
     keep_checkpoints: int = 3
     save_path: Path | None = None
-    log_every: int = 50  # steps per "train" metrics record
+    log_every: int | None = None  # steps per "train" metrics record (None: automatic)
     plateau_patience: int = 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,6 +125,7 @@ class Trainer:
         self.steps_per_epoch = n // self.batch
         self.schedule_steps = max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.total = self.schedule_steps if cfg.max_batches is None else min(cfg.max_batches, self.schedule_steps)
+        self.log_every = cfg.log_every or max(1, min(50, self.total // 50))
         self.augment = Augment(cfg.img_size, cfg.inner_size, cfg.flip, cfg.color_noise)
         self.sgd = PaperSGD(model.learning_rules())
         plateaus = [r.eps.max_drops for r in self.sgd.rules if r.eps.kind == "plateau"]
@@ -268,8 +269,8 @@ class Trainer:
                              multiview=self.cfg.multiview_test, batch=self.batch, limit=limit,
                              progress=self.reporter.test_progress)
         dropped = self.plateau.observe(s.top1) if scheduled and self.plateau.max_drops else False
-        info = TestInfo(self.pos.step, self.pos.epoch, s.loss, s.top1, s.top5, s.images, s.views, dropped)
-        self.metrics.add({"kind": "test", "step": info.step, "epoch": info.epoch, "loss": s.loss,
+        info = TestInfo(self.pos.step, self.epochs_done, s.loss, s.top1, s.top5, s.images, s.views, dropped)
+        self.metrics.add({"kind": "test", "step": info.step, "epoch": self.epochs_done, "loss": s.loss,
                           "top1": s.top1, "top5": s.top5, "images": s.images, "views": s.views,
                           "lr_drops": self.plateau.drops})
         self.reporter.test(info)
@@ -297,11 +298,12 @@ class Trainer:
                             window[i] += v
                         done = self.pos.step - start_step
                         rate = done / (now - t0)
+                        epoch = self.pos.epoch + (1 if self.pos.batch else 0)  # the step's own, 1-based
                         self.reporter.step(StepInfo(
-                            self.pos.step, self.total, self.pos.epoch + 1, loss, 1 - h1 / b, 1 - h5 / b,
+                            self.pos.step, self.total, epoch, loss, 1 - h1 / b, 1 - h5 / b,
                             lr, b, b / max(now - last_t, 1e-9), (self.total - self.pos.step) / max(rate, 1e-9)))
                     last_t = now
-                    if window[4] and (self.pos.step % self.cfg.log_every == 0 or self.pos.step == self.total
+                    if window[4] and (self.pos.step % self.log_every == 0 or self.pos.step == self.total
                                       or self.pos.batch == 0):
                         self._record(window, lr)
                         window = [0.0, 0, 0, 0, 0]
@@ -324,12 +326,16 @@ class Trainer:
             plot_costs(self.metrics.records, self.cfg.save_path / "cost.png", self.provenance.spec_path)
         return RunResult(self.pos.step, self.last_test, self.last_saved, list(self.metrics.records))
 
+    @property
+    def epochs_done(self) -> float:
+        return self.pos.epoch + self.pos.batch / self.steps_per_epoch
+
     def _stopping(self, stop: StopFlag) -> bool:
         # Distributed: what the processes agreed on in the last step's all-reduce, so that
         # they all stop after the same step.
         return stop.requested if self.dist is None else self.stop_requested
 
     def _record(self, w: list, lr: float) -> None:
-        self.metrics.add({"kind": "train", "step": self.pos.step, "epoch": self.pos.epoch,
+        self.metrics.add({"kind": "train", "step": self.pos.step, "epoch": self.epochs_done,
                           "loss": w[0] / w[3], "top1": 1 - w[1] / w[3], "top5": 1 - w[2] / w[3],
                           "images": w[3], "lr": lr})
