@@ -78,7 +78,7 @@ def main() -> None:
     x = trainer.augment.train_batch(data.train.get(torch.arange(s.mini))[0], trainer.stats,
                                     torch.Generator().manual_seed(0))
     y = data.train.labels[: s.mini]
-    bare_model = build(net, "cpu")
+    bare_model = trainer.model  # the same module (same weights, same memory) for both
     bare, loop = [], []
     bare_steps(bare_model, x, y, 2)  # warm-up
     for r in range(args.rounds):
