@@ -129,7 +129,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         seed=args.seed, pack_data=args.pack_data, log_every=args.log_every)
     result = run(opts, RunReporter(console))
     t = result.last_test
-    if t is not None:
+    if t is not None and result.is_main:
         console.print(f"done: {result.steps} steps; validation top-1 error {100 * t.top1:.2f}%, "
                       f"top-5 error {100 * t.top5:.2f}%")
         if result.checkpoint:

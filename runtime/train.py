@@ -85,6 +85,7 @@ class RunResult:
     last_test: TestInfo | None
     checkpoint: Path | None
     history: list[dict[str, Any]] = field(default_factory=list)
+    is_main: bool = True  # False on every torchrun rank but 0: only rank 0 reports
 
 
 def epoch_order(n: int, epoch: int, seed: int) -> torch.Tensor:
@@ -324,7 +325,8 @@ class Trainer:
             self.reporter.finish()
         if self.cfg.save_path is not None:
             plot_costs(self.metrics.records, self.cfg.save_path / "cost.png", self.provenance.spec_path)
-        return RunResult(self.pos.step, self.last_test, self.last_saved, list(self.metrics.records))
+        return RunResult(self.pos.step, self.last_test, self.last_saved, list(self.metrics.records),
+                         is_main=self.dist is None or self.dist.is_main)
 
     @property
     def epochs_done(self) -> float:
