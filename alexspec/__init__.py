@@ -1,9 +1,9 @@
 """alexspec: cuda-convnet-style layer specs, lowered to PyTorch over two GPUs, trained as AlexNet was.
 
 Public API:
-    alexspec.load(path, params=None) -> Net        read, parse, validate and check a spec
-    alexspec.compiler.build(net, devices=...)      a torch module placed on devices
-    alexspec.runtime.train(...)                    the paper's training loop
+    alexspec.load(path, params=None) -> Net              read, parse, validate and check a spec
+    alexspec.compiler.build(net, devices=...)            a torch module placed on devices
+    alexspec.runtime.session.run(RunOptions, reporter)   train or resume, as `alexspec run` does
 
 Importing this package does not import torch.
 """

@@ -25,7 +25,8 @@ def _spec_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
     p.add_argument("--layer-params", metavar="FILE", help="layer parameter file (cuda-convnet)")
     p.add_argument("--inner-size", type=int, metavar="N", help="input size when the spec leaves it to the data")
     p.add_argument("--allow-code", action="store_true",
-                   help="allow initWFunc/initBFunc/initCFunc keys to import and run Python")
+                   help="accept initWFunc/initBFunc/initCFunc keys (checked only: nothing imports or "
+                        "runs them, and build/run refuse them as not supported yet)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("check", help="validate a spec and print its layer table")
-    _spec_args(p)
+    _spec_args(p, optional=True)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("draw", help="draw the net: the paper's Figure 2, or a layer graph")
@@ -69,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("--multiview", "--multiview-test", dest="multiview", action="store_true",
                    help="average the softmax over the paper's ten views")
-    p.add_argument("--data", "--data-path", dest="data", metavar="DIR|NAME")
-    p.add_argument("--gpu", default="auto")
+    p.add_argument("--data", "--data-path", dest="data", metavar="DIR|NAME",
+                   help="test data (default: the data the checkpoint was trained on)")
+    p.add_argument("--gpu", default="auto", help="logical GPU -> device list: 0,1 | cpu | auto")
     p.add_argument("--test-subset", type=int, metavar="N", help="test on the first N images only")
     p.set_defaults(func=cmd_test)
 
@@ -82,9 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--neighbors", action="store_true", help="nearest training images by last hidden layer")
     p.add_argument("--search", type=int, default=10_000, metavar="N",
                    help="--neighbors searches the first N training images (10,000)")
-    p.add_argument("-o", "--output", metavar="FILE.png")
-    p.add_argument("--data", "--data-path", dest="data", metavar="DIR|NAME")
-    p.add_argument("--gpu", default="auto")
+    p.add_argument("-o", "--output", metavar="FILE.png",
+                   help="where the picture goes "
+                        "(default: <checkpoint stem>-filters|preds|neighbors.png here)")
+    p.add_argument("--data", "--data-path", dest="data", metavar="DIR|NAME",
+                   help="images to show (default: the data the checkpoint was trained on)")
+    p.add_argument("--gpu", default="auto", help="logical GPU -> device list: 0,1 | cpu | auto")
     p.set_defaults(func=cmd_show)
     return parser
 
@@ -99,6 +104,7 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    """`alexspec check`: load the spec and print its layer table."""
     from alexspec.report import check_report
 
     net = _load(args)
@@ -107,6 +113,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_draw(args: argparse.Namespace, console: Console) -> int:
+    """`alexspec draw`: write Figure 2 or the layer graph of the spec."""
     from alexspec.draw import draw
 
     net = _load(args)
@@ -117,6 +124,7 @@ def cmd_draw(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    """`alexspec run`: train the spec (or resume a checkpoint) and print the last test."""
     from alexspec.console import RunReporter
     from alexspec.runtime.session import RunOptions, run
 
@@ -138,6 +146,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_test(args: argparse.Namespace, console: Console) -> int:
+    """`alexspec test`: print a checkpoint's logprob and top-1/top-5 error."""
     from alexspec.console import RunReporter
     from alexspec.runtime.session import test
 
@@ -153,6 +162,7 @@ def cmd_test(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
+    """`alexspec show`: draw a checkpoint's filters, predictions or neighbours."""
     from alexspec.runtime import show
 
     if args.filters:

@@ -116,7 +116,7 @@ def _split_section(sec: RawSection, columns_of: dict[str, int], known: set[str],
             return []
 
     def column_inputs(k: int | None) -> list[list[str]]:
-        # One list of expanded names per written input.
+        """One list of expanded input names per written input, for column `k` (None: not split)."""
         out = []
         for x, _ in inputs:
             m = columns_of.get(x, 0)

@@ -13,6 +13,14 @@ from functools import cached_property
 
 from alexspec.ir import AnyLayer, RunSettings, Spec
 
+# What may change between a checkpoint and the spec it resumes into: learning parameters (as the
+# layer params file could change them in cuda-convnet) and initialisation, which only matters
+# before the first step. Every other field of a layer is architecture.
+NOT_ARCHITECTURE = frozenset({
+    "eps_w", "eps_b", "mom_w", "mom_b", "wc", "wball", "update_period", "super_eps", "super_mom",
+    "wc_norm_max", "wc_norm_min", "init_w", "init_b", "init_w_func", "init_b_func", "init_c_func",
+})
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -24,10 +32,12 @@ class Shape:
 
     @property
     def numel(self) -> int:
+        """Values per image."""
         return self.channels * self.height * self.width
 
     @property
     def is_image(self) -> bool:
+        """True for a feature map, False for a vector (1x1)."""
         return self.height > 1 or self.width > 1
 
     def __str__(self) -> str:
@@ -48,10 +58,12 @@ class Edge:
 
     @property
     def crosses_gpus(self) -> bool:
+        """True when the edge joins layers on different logical GPUs (a transfer)."""
         return self.src_gpu != self.dst_gpu
 
     @property
     def bytes_per_image(self) -> int:
+        """Bytes the edge carries per image."""
         return 4 * self.shape.numel  # float32
 
 
@@ -68,10 +80,12 @@ class Node:
 
     @property
     def name(self) -> str:
+        """The layer's name."""
         return self.layer.name
 
     @property
     def type(self) -> str:
+        """The layer's type (`conv`, `cost.logreg`, ...)."""
         return self.layer.type
 
     @property
@@ -81,7 +95,28 @@ class Node:
 
     @property
     def neurons(self) -> int:
+        """Output values per image (the paper's neuron count)."""
         return self.output.numel
+
+    @property
+    def architecture(self) -> str:
+        """One line with everything `Net.architecture_hash` covers for this layer: name, type,
+        inputs, GPUs, output shape, parameter count and every written layer key that is not a
+        learning parameter or an initialisation (`NOT_ARCHITECTURE`)."""
+        keys = self.layer.model_dump(
+            by_alias=True, exclude_defaults=True,
+            exclude=set(NOT_ARCHITECTURE) | {"name", "type", "inputs", "gpu"})
+        neuron = getattr(self.layer, "neuron", None)
+        if neuron is not None:  # `relu`, not pydantic's {kind, args}
+            keys["neuron"] = str(neuron)
+        shown = " ".join(f"{k}={_value(v)}" for k, v in sorted(keys.items()))
+        return (f"{self.name}: {self.type} inputs={','.join(self.layer.inputs)} "
+                f"gpu={','.join(map(str, self.gpus))} out={self.output} params={self.params}"
+                + (f" {shown}" if shown else ""))
+
+
+def _value(v: object) -> str:
+    return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
 
 
 @dataclass(frozen=True)
@@ -110,14 +145,17 @@ class Net:
 
     @property
     def settings(self) -> RunSettings:
+        """The spec's `[net]` run settings."""
         return self.spec.settings
 
     @property
     def path(self) -> str:
+        """The spec file's path (or the name given to `loads`)."""
         return self.spec.path
 
     @cached_property
     def edges(self) -> tuple[Edge, ...]:
+        """Every input connection, in layer order then input order."""
         out = []
         for node in self.nodes:
             for i, src in enumerate(node.layer.inputs):
@@ -129,9 +167,11 @@ class Net:
 
     @property
     def cross_gpu_edges(self) -> tuple[Edge, ...]:
+        """The edges that join different logical GPUs: the transfers the lowering makes."""
         return tuple(e for e in self.edges if e.crosses_gpus)
 
     def consumers(self, name: str) -> tuple[Node, ...]:
+        """The layers that read layer `name`, once per edge."""
         return tuple(self[e.dst] for e in self.edges if e.src == name)
 
     @property
@@ -146,24 +186,27 @@ class Net:
 
     @property
     def params(self) -> int:
+        """Learned parameters of the whole net."""
         return sum(n.params for n in self.nodes)
 
     @property
     def macs(self) -> int:
+        """Forward multiply-adds per image of the whole net."""
         return sum(n.macs for n in self.nodes)
 
     @property
     def data_nodes(self) -> tuple[Node, ...]:
+        """The `type=data` layers."""
         return tuple(n for n in self.nodes if n.type == "data")
 
     @property
     def cost_nodes(self) -> tuple[Node, ...]:
+        """The `cost.*` layers."""
         return tuple(n for n in self.nodes if n.type.startswith("cost."))
 
     @cached_property
     def architecture_hash(self) -> str:
-        """A hash of the architecture only (not learning parameters), to refuse a wrong resume."""
-        arch = [
-            (n.name, n.type, n.layer.inputs, n.gpus, str(n.output), n.params) for n in self.nodes
-        ]
-        return hashlib.sha256(repr(arch).encode()).hexdigest()[:16]
+        """A hash of the architecture only, to refuse a wrong resume: every layer's
+        `Node.architecture` line, so learning parameters and initialisation may change."""
+        text = "\n".join(n.architecture for n in self.nodes)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

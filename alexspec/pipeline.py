@@ -18,7 +18,9 @@ from alexspec.validate import validate
 _LAYER = re.compile(r"^layer '([^']*)': ")
 
 
-def _read(path: str, what: str) -> str:
+def read_source(path: str, what: str) -> str:
+    """The UTF-8 text of a spec or params file (`what` names it); a located SpecError when it
+    cannot be read or is not UTF-8."""
     try:
         raw = Path(path).read_bytes()
     except OSError as e:
@@ -65,6 +67,10 @@ def loads(text: str, path: str = "<string>", params_text: str | None = None,
     """`load` from text (a checkpoint keeps the spec text; the runtime rebuilds the Net from it).
 
     `path` and `params_path` only name the texts in diagnostics. Raises SpecError.
+
+    Not thread-safe: it turns Python's cyclic garbage collector off for the whole process while
+    it runs (and back on after, if it was on), so another thread that loads at the same time, or
+    relies on the collector meanwhile, sees it off; call it from one thread at a time.
     """
     # The front end allocates many small objects that all live until it returns: the cyclic
     # collector's full passes over them would make a 10,000-layer spec cost more per layer.
@@ -101,11 +107,12 @@ def load(path: str, params: str | None = None, *, inner_size: int | None = None,
     """Read a layer definition file (and optionally a layer params file) into a checked `Net`.
 
     `inner_size` (`--inner-size`) overrides the spec's `[net] innerSize`; `allow_code` lets
-    `initWFunc`-style keys through (they import and run Python). Raises SpecError with every
-    located diagnostic of the first failing stage.
+    `initWFunc`-style keys through the front end (they are only checked: nothing imports or runs
+    them, and the compiler refuses them as not supported yet). Raises SpecError with every
+    located diagnostic of the first failing stage. Not thread-safe (see `loads`).
     """
     path = str(path)
-    text = _read(path, "layer definition")
-    params_text = _read(str(params), "layer params") if params is not None else None
+    text = read_source(path, "layer definition")
+    params_text = read_source(str(params), "layer params") if params is not None else None
     return loads(text, path, params_text, str(params) if params is not None else None,
                  inner_size=inner_size, allow_code=allow_code)

@@ -29,38 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the hand-written grouped AlexNet lives with the tests that check it
 
-
-class HandAlexNet(nn.Module):
-    """AlexNet as one would write it by hand on one device: groups=2 on conv2/4/5, LRN per
-    column half (k=2, n=5, alpha=1e-4 as the paper writes it), conv1 padded (0,3) right/bottom,
-    the paper's dropout (mask at train time, x0.5 at test time) after fc6 and fc7."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 96, 11, 4)
-        self.conv2 = nn.Conv2d(96, 256, 5, padding=2, groups=2)
-        self.conv3 = nn.Conv2d(256, 384, 3, padding=1)
-        self.conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)
-        self.conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)
-        self.fc6, self.fc7, self.fc8 = nn.Linear(9216, 4096), nn.Linear(4096, 4096), nn.Linear(4096, 1000)
-
-    @staticmethod
-    def lrn(x):
-        return torch.cat([F.local_response_norm(h, 5, alpha=5e-4, beta=0.75, k=2.0)
-                          for h in x.chunk(2, 1)], 1)
-
-    def drop(self, x):
-        return x * torch.empty_like(x).bernoulli_(0.5) if self.training else 0.5 * x
-
-    def forward(self, x):
-        x = F.max_pool2d(self.lrn(F.relu(self.conv1(F.pad(x, (0, 3, 0, 3))))), 3, 2)
-        x = F.max_pool2d(self.lrn(F.relu(self.conv2(x))), 3, 2)
-        x = F.relu(self.conv4(F.relu(self.conv3(x))))
-        x = F.max_pool2d(F.relu(self.conv5(x)), 3, 2).flatten(1)
-        x = self.drop(F.relu(self.fc6(x)))
-        x = self.drop(F.relu(self.fc7(x)))
-        return self.fc8(x)
+from tests.reference_alexnet import GroupedAlexNet, torch_lrn  # noqa: E402
 
 
 class HandColumnAlexNet(nn.Module):
@@ -86,11 +57,10 @@ class HandColumnAlexNet(nn.Module):
         return [torch.cat([xs[0].to(d), xs[1].to(d)], dim) for d in self.devs]
 
     def forward(self, x):
-        lrn = lambda t: F.local_response_norm(t, 5, alpha=5e-4, beta=0.75, k=2.0)  # noqa: E731
         c = self.cols
         xs = [F.pad(x.to(d), (0, 3, 0, 3)) for d in self.devs]
-        xs = [F.max_pool2d(lrn(F.relu(c[i]["conv1"](xs[i]))), 3, 2) for i in (0, 1)]
-        xs = [F.max_pool2d(lrn(F.relu(c[i]["conv2"](xs[i]))), 3, 2) for i in (0, 1)]
+        xs = [F.max_pool2d(torch_lrn(F.relu(c[i]["conv1"](xs[i]))), 3, 2) for i in (0, 1)]
+        xs = [F.max_pool2d(torch_lrn(F.relu(c[i]["conv2"](xs[i]))), 3, 2) for i in (0, 1)]
         xs = [F.relu(c[i]["conv3"](t)) for i, t in enumerate(self.both(xs))]
         xs = [F.relu(c[i]["conv4"](xs[i])) for i in (0, 1)]
         xs = [F.max_pool2d(F.relu(c[i]["conv5"](xs[i])), 3, 2).flatten(1) for i in (0, 1)]
@@ -185,7 +155,7 @@ def main(argv=None) -> int:
     def runners(channels_last: bool, compiled: bool) -> list[Runner]:
         model = build(net, devices=devices, seed=0).train()
         cols = HandColumnAlexNet(*devices).train()
-        grouped = HandAlexNet().to(devices[0]).train()
+        grouped = GroupedAlexNet(lrn=torch_lrn).to(devices[0]).train()
         x, y = x_cpu.to(devices[0]), y_cpu.to(devices[0])
         ce = lambda s, t: model.cost(s, t).loss  # noqa: E731
         rs = [Runner("compiled", model, ce, model.devices, x, y, channels_last),

@@ -104,10 +104,21 @@ def wrap(model: nn.Module, ctx: DistContext) -> nn.Module:
     return DistributedDataParallel(model, device_ids=None)
 
 
+def check_batch(size: int, ctx: DistContext) -> None:
+    """Refuse a global batch that does not split into equal shares: DDP averages the shards'
+    mean gradients, which is the full batch's mean only when the shares are equal (and an
+    empty share's mean is NaN)."""
+    if ctx.distributed and size % ctx.world_size != 0:
+        raise RunError(f"the minibatch of {size} images does not split evenly over {ctx.world_size} "
+                       "processes", where="--mini",
+                       hint=f"use a multiple of {ctx.world_size} (e.g. {max(1, size // ctx.world_size) * ctx.world_size})")
+
+
 def shard(batch: Tensor, ctx: DistContext) -> Tensor:
-    """This process's share of a global batch (equal shares when it divides evenly)."""
+    """This process's equal share of a global batch (RunError when it does not divide evenly)."""
     if not ctx.distributed:
         return batch
+    check_batch(len(batch), ctx)
     return torch.tensor_split(batch, ctx.world_size)[ctx.rank]
 
 

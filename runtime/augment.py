@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from alexspec.errors import RunError
 from alexspec.runtime.data.base import Split
 
 
@@ -30,10 +31,12 @@ class DataStats:
     eigval: torch.Tensor
 
     def state(self) -> dict[str, torch.Tensor]:
+        """The tensors, as stored in a checkpoint."""
         return {"mean": self.mean, "eigvec": self.eigvec, "eigval": self.eigval}
 
     @classmethod
     def from_state(cls, d: dict[str, torch.Tensor]) -> "DataStats":
+        """The inverse of `state`."""
         return cls(d["mean"], d["eigvec"], d["eigval"])
 
 
@@ -46,9 +49,10 @@ def to_working(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def compute_stats(split: Split, size: int, mean: str, *, max_images: int = 10_000,
-                  batch: int = 1000, seed: int = 0) -> DataStats:
+                  batch: int = 1000, seed: int = 0, where: str | None = None) -> DataStats:
     """Mean image (or mean colour, or zeros) and RGB PCA over up to `max_images` training images
-    (all of them when the split is smaller; a seeded sample otherwise), accumulated in float64."""
+    (all of them when the split is smaller; a seeded sample otherwise), accumulated in float64.
+    A RunError located at `where` (the data's location) when no sampled image can be read."""
     n = len(split)
     idx = torch.arange(n) if n <= max_images else \
         torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_images].sort().values
@@ -67,7 +71,8 @@ def compute_stats(split: Split, size: int, mean: str, *, max_images: int = 10_00
             sq += p.T @ p
             pixels += len(p)
     if total is None:
-        raise ValueError("no training image could be read")
+        raise RunError(f"none of the {len(idx):,} training images sampled for the mean and colour "
+                       "statistics could be read", where=where, hint="check the data for corrupt files")
     img_mean = (total / count).float()
     if mean == "image":
         m = to_working(img_mean.unsqueeze(0), size)[0] if img_mean.shape[-1] != size else img_mean

@@ -4,9 +4,13 @@ A checkpoint is one `torch.save` file `ckpt-<step>.pt` of plain data only (tenso
 strings, lists, dicts), so it loads with `torch.load(weights_only=True)`:
 
     format, step, spec_text, spec_path, params_text, params_path, arch_hash, arch (one line per
-    layer), model (state_dict), sgd (momentum), train (loop position, plateau state, counters),
-    rng (torch CPU, CUDA per device, augmentation and any other generator), stats (mean, PCA),
-    data (which dataset), settings (the resolved run settings), history (metrics records)
+    layer), model (state_dict), sgd (momentum), train (loop position, plateau state, counters,
+    training-set size), rng (torch CPU, CUDA per device, augmentation and any other generator),
+    stats (mean, PCA), data (which dataset), settings (the resolved run settings), history
+    (metrics records)
+
+`load_file` checks every field the runtime reads and returns a frozen `Checkpoint`; a missing or
+malformed field is a RunError naming the file and the field.
 
 It is written to `<name>.tmp-<pid>`, flushed and fsynced, then renamed over the final name (and the
 directory fsynced), so a killed writer leaves either the old set of checkpoints or the new one.
@@ -15,16 +19,155 @@ directory fsynced), so a killed writer leaves either the old set of checkpoints 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from alexspec.errors import RunError
 from alexspec.net import Net
+from alexspec.runtime.augment import DataStats
 
 FORMAT = 1
 PATTERN = "ckpt-*.pt"
+T = TypeVar("T")
+
+
+class _Fields:
+    """Reads the fields of one checkpoint's plain data, naming the file and the field when one
+    is missing or of the wrong type."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def get(self, d: Any, key: str, kind: type | tuple[type, ...], where: str = "",
+            optional: bool = False) -> Any:
+        name = f"{where}{key}"
+        if not isinstance(d, dict):
+            raise self.bad(f"'{where.rstrip('.')}' is not a mapping")
+        if key not in d:
+            if optional:
+                return None
+            raise self.bad(f"has no '{name}'")
+        v = d[key]
+        if optional and v is None:
+            return None
+        if kind is float and isinstance(v, int) and not isinstance(v, bool):
+            return float(v)
+        if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+            want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self.bad(f"field '{name}' is {type(v).__name__}, expected {want}")
+        return v
+
+    def tensors(self, d: Any, key: str, where: str = "") -> Any:
+        v = self.get(d, key, (dict, list), where)
+        values = v.values() if isinstance(v, dict) else v
+        if not all(isinstance(t, torch.Tensor) for t in values):
+            raise self.bad(f"field '{where}{key}' holds something other than tensors")
+        return v
+
+    def bad(self, what: str) -> RunError:
+        return RunError(f"the checkpoint {what}; it is damaged or was written by another version",
+                        where=str(self.path), hint="use an earlier checkpoint, or start a new run")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved run settings a checkpoint was trained with (what `test`/`show` need)."""
+
+    mini: int
+    img_size: int
+    inner_size: int
+    flip: bool
+
+
+@dataclass(frozen=True)
+class TrainState:
+    """The loop position and plateau state at the checkpoint's step boundary."""
+
+    step: int
+    epoch: int
+    batch: int
+    skipped_batches: int
+    drops: int
+    best: float | None
+    bad_tests: int
+    train_images: int | None  # images in the training split (None in older checkpoints)
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Which data the checkpoint trained on."""
+
+    name: str
+    location: str
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One loaded and checked checkpoint (see the module docstring for what it holds)."""
+
+    path: Path
+    step: int
+    spec_text: str
+    spec_path: str
+    params_text: str | None
+    params_path: str | None
+    arch_hash: str
+    arch: tuple[str, ...]
+    model: dict[str, torch.Tensor]
+    sgd: dict[str, Any]
+    train: TrainState
+    rng: dict[str, Any]
+    stats: DataStats
+    data: DataInfo
+    settings: Settings
+    history: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def from_dict(cls, c: dict[str, Any], path: Path) -> "Checkpoint":
+        """Check and convert what `read` loaded; RunError naming the first bad field."""
+        f = _Fields(path)
+        t = f.get(c, "train", dict)
+        plateau = f.get(t, "plateau", dict, "train.")
+        s = f.get(c, "settings", dict)
+        d = f.get(c, "data", dict)
+        stats = f.get(c, "stats", dict)
+        sgd = f.get(c, "sgd", dict)
+        f.tensors(sgd, "velocity", "sgd.")
+        rng = f.get(c, "rng", dict)
+        f.get(rng, "torch", torch.Tensor, "rng.")
+        f.tensors(rng, "gens", "rng.")
+        history = f.get(c, "history", list)
+        if not all(isinstance(r, dict) for r in history):
+            raise f.bad("field 'history' holds something other than records")
+        arch = f.get(c, "arch", list)
+        return cls(
+            path=path, step=f.get(c, "step", int),
+            spec_text=f.get(c, "spec_text", str), spec_path=f.get(c, "spec_path", str),
+            params_text=f.get(c, "params_text", str, optional=True),
+            params_path=f.get(c, "params_path", str, optional=True),
+            arch_hash=f.get(c, "arch_hash", str), arch=tuple(str(a) for a in arch),
+            model=f.tensors(c, "model"), sgd=sgd,
+            train=TrainState(
+                f.get(t, "step", int, "train."), f.get(t, "epoch", int, "train."),
+                f.get(t, "batch", int, "train."), f.get(t, "skipped_batches", int, "train."),
+                f.get(plateau, "drops", int, "train.plateau."),
+                f.get(plateau, "best", float, "train.plateau.", optional=True),
+                f.get(plateau, "bad_tests", int, "train.plateau."),
+                f.get(t, "train_images", int, "train.", optional=True)),
+            rng=rng,
+            stats=DataStats(f.get(stats, "mean", torch.Tensor, "stats."),
+                            f.get(stats, "eigvec", torch.Tensor, "stats."),
+                            f.get(stats, "eigval", torch.Tensor, "stats.")),
+            data=DataInfo(f.get(d, "name", str, "data."), f.get(d, "location", str, "data."),
+                          tuple(f.get(d, "classes", list, "data."))),
+            settings=Settings(f.get(s, "mini", int, "settings."), f.get(s, "img_size", int, "settings."),
+                              f.get(s, "inner_size", int, "settings."), f.get(s, "flip", bool, "settings.")),
+            history=tuple(history))
 
 
 def arch_lines(net: Net) -> list[str]:
@@ -43,11 +186,11 @@ def arch_diff(saved: list[str], now: list[str]) -> list[str]:
     return out
 
 
-def check_architecture(ckpt: dict[str, Any], net: Net, where: str) -> None:
+def check_architecture(ckpt: Checkpoint, net: Net, where: str) -> None:
     """Refuse to resume a checkpoint into a net whose architecture differs, naming the changes."""
-    if ckpt["arch_hash"] == net.architecture_hash:
+    if ckpt.arch_hash == net.architecture_hash:
         return
-    diff = arch_diff(list(ckpt["arch"]), arch_lines(net)) or ["(layer order or connections)"]
+    diff = arch_diff(list(ckpt.arch), arch_lines(net)) or ["(layer order or connections)"]
     raise RunError("the spec's architecture differs from the checkpoint's:\n    " + "\n    ".join(diff),
                    where=where, hint="resume with the spec the checkpoint was trained with, or start "
                    "a new run (learning parameters may change; the architecture may not)")
@@ -76,14 +219,24 @@ def atomic_save(obj: dict[str, Any], path: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError
         raise RunError(f"cannot write checkpoint: {e}", where=str(path)) from None
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after the rename; a leftover of a failed write
     _fsync_dir(path.parent)
 
 
 def checkpoint_name(step: int) -> str:
+    """The file name of the checkpoint of `step` (zero-padded, so names sort by step)."""
     return f"ckpt-{step:08d}.pt"
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The step in a `ckpt-<step>.pt` name, or None for another name."""
+    try:
+        return int(Path(path).stem.split("-", 1)[1])
+    except (IndexError, ValueError):
+        return None
 
 
 def list_checkpoints(directory: Path) -> list[Path]:
@@ -100,8 +253,9 @@ def save(obj: dict[str, Any], directory: Path, step: int, keep: int) -> Path:
     return path
 
 
-def load_file(path: Path) -> dict[str, Any]:
-    """Load one checkpoint with `weights_only=True`; an unreadable one is a RunError naming it."""
+def read(path: Path) -> dict[str, Any]:
+    """Load one checkpoint file's plain data with `weights_only=True` (no validation of its
+    fields); an unreadable file is a RunError naming it."""
     path = Path(path)
     if not path.is_file():
         raise RunError("no such checkpoint", where=str(path))
@@ -116,9 +270,17 @@ def load_file(path: Path) -> dict[str, Any]:
     return obj
 
 
-def resolve(path: Path, warn=None) -> tuple[Path, dict[str, Any]]:
+def load_file(path: Path) -> Checkpoint:
+    """Load one checkpoint and check every field the runtime reads (a RunError naming the file
+    and the missing or malformed field otherwise)."""
+    path = Path(path)
+    return Checkpoint.from_dict(read(path), path)
+
+
+def resolve(path: Path, warn: Callable[[str], None] | None = None,
+            load: Callable[[Path], T] = load_file) -> tuple[Path, T]:  # type: ignore[assignment]
     """A checkpoint file, or the newest loadable one in a directory (`warn` is told of each
-    damaged one passed over). Returns the path and the loaded checkpoint."""
+    damaged one passed over). Returns the path and what `load` made of it (a `Checkpoint`)."""
     path = Path(path)
     if path.is_dir():
         found = list_checkpoints(path)
@@ -126,12 +288,12 @@ def resolve(path: Path, warn=None) -> tuple[Path, dict[str, Any]]:
             raise RunError("no checkpoint (ckpt-*.pt) in this directory", where=str(path))
         for p in reversed(found):
             try:
-                return p, load_file(p)
+                return p, load(p)
             except RunError as e:
                 if warn is not None:
                     warn(str(e).splitlines()[0] + "; trying an earlier one")
         raise RunError("every checkpoint in this directory is damaged", where=str(path))
-    return path, load_file(path)
+    return path, load(path)
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import torch
 
 from alexspec.errors import RunError
 from alexspec.runtime import checkpoint as ckpt
-from alexspec.runtime.augment import Augment, DataStats, compute_stats
+from alexspec.runtime.augment import Augment, compute_stats
 from alexspec.runtime.data.base import DataSource, Split
 from alexspec.runtime.evaluate import Scores, evaluate
 from alexspec.runtime.metrics import MetricsLog, plot_costs
@@ -81,6 +81,8 @@ class Position:
 
 @dataclass
 class RunResult:
+    """What a run did: steps done, the last test, the last checkpoint and the metrics history."""
+
     steps: int
     last_test: TestInfo | None
     checkpoint: Path | None
@@ -104,7 +106,7 @@ class Trainer:
     """One run: build with the model, the data and the config; `run()` trains."""
 
     def __init__(self, model: Any, data: DataSource, train_split: Split, cfg: RunConfig,
-                 reporter: Reporter, provenance: Provenance, *, resume: dict[str, Any] | None = None,
+                 reporter: Reporter, provenance: Provenance, *, resume: ckpt.Checkpoint | None = None,
                  dist: Any = None):
         self.model, self.data, self.split, self.cfg = model, data, train_split, cfg
         # Multi-process (torchrun): `dist` is the compiler's DistContext. Every process draws the
@@ -135,30 +137,50 @@ class Trainer:
         self.pos = Position()
         history: list[dict[str, Any]] = []
         if resume is not None:
-            self.stats = DataStats.from_state(resume["stats"])
+            self.stats = resume.stats
             self._restore(resume)
-            history = list(resume["history"])
+            history = list(resume.history)
         else:
             # Dropout draws from torch's own RNG (CPU and CUDA); each process its own masks.
             torch.manual_seed(cfg.seed + 7919 * (self.dist.rank if self.dist is not None else 0))
-            self.stats = compute_stats(train_split, cfg.img_size, cfg.mean, seed=cfg.seed)
-        self.metrics = MetricsLog(cfg.save_path / "metrics.jsonl" if cfg.save_path else None, history)
+            self.stats = compute_stats(train_split, cfg.img_size, cfg.mean, seed=cfg.seed, where=data.location)
+        # Only one process (rank 0) writes the run's files.
+        self.writes = cfg.save_path is not None and (self.dist is None or self.dist.is_main)
+        self.metrics = MetricsLog(cfg.save_path / "metrics.jsonl" if self.writes else None, history)
         self._order: tuple[int, torch.Tensor] | None = None
         self.last_saved: Path | None = None
         self.last_test: TestInfo | None = None
 
     # ------------------------------------------------------------------ state
 
-    def _restore(self, c: dict[str, Any]) -> None:
-        self.model.load_state_dict(c["model"])
+    def _restore(self, c: ckpt.Checkpoint) -> None:
+        t = c.train
+        where = str(c.path)
+        # The loop position counts batches of this size over this many images: another
+        # --mini or --train-subset would put it past the epoch's end or on other images.
+        old_n = t.train_images
+        old_batch = min(c.settings.mini, old_n) if old_n is not None else c.settings.mini
+        if old_batch != self.batch or (old_n is not None and old_n != len(self.split)):
+            was = f"minibatch {old_batch}" + (f" over {old_n:,} training images" if old_n is not None else "")
+            now = f"minibatch {self.batch} over {len(self.split):,}"
+            raise RunError(f"the checkpoint trained with {was}; this run asks for {now}", where=where,
+                           hint="resume with the checkpoint's --mini and --train-subset (or none), "
+                           "or start a new run")
         try:
-            self.sgd.load_state_dict(c["sgd"])
+            self.model.load_state_dict(c.model)
+        except RuntimeError as e:
+            raise RunError(f"the weights do not fit the model: {str(e).splitlines()[0]}", where=where) from None
+        try:
+            self.sgd.load_state_dict(c.sgd)
         except ValueError as e:
-            raise RunError(f"momentum does not fit the model: {e}", where="--load-file") from None
-        t = c["train"]
-        self.pos = Position(int(t["step"]), int(t["epoch"]), int(t["batch"]), int(t["skipped_batches"]))
-        self.plateau = PlateauPolicy.from_state(t["plateau"])
-        ckpt.set_rng_state(c["rng"], {"augment": self.gen})
+            raise RunError(f"momentum does not fit the model: {e}", where=where) from None
+        self.pos = Position(t.step, t.epoch, t.batch, t.skipped_batches)
+        # The spec (re-read on resume) sets maxDrops and patience; the checkpoint where it stands.
+        self.plateau.drops, self.plateau.best, self.plateau.bad_tests = t.drops, t.best, t.bad_tests
+        try:
+            ckpt.set_rng_state(c.rng, {"augment": self.gen})
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise RunError(f"the random generator states do not load: {e}", where=where) from None
 
     def state(self) -> dict[str, Any]:
         """The checkpoint payload at the current step boundary (plain data only)."""
@@ -172,7 +194,7 @@ class Trainer:
             "sgd": self.sgd.state_dict(),
             "train": {"step": self.pos.step, "epoch": self.pos.epoch, "batch": self.pos.batch,
                       "skipped_batches": self.pos.skipped_batches, "plateau": self.plateau.state(),
-                      "skipped_images": self.split.skipped},
+                      "skipped_images": self.split.skipped, "train_images": len(self.split)},
             "rng": ckpt.rng_state({"augment": self.gen}),
             "stats": self.stats.state(),
             "data": {"name": p.data_name, "location": p.data_location,
@@ -182,7 +204,8 @@ class Trainer:
         }
 
     def save(self) -> Path | None:
-        if self.cfg.save_path is None or (self.dist is not None and not self.dist.is_main):
+        """Write a checkpoint of the current step boundary (rank 0 only); its path, or None."""
+        if not self.writes:
             return None
         path = ckpt.save(self.state(), self.cfg.save_path, self.pos.step, self.cfg.keep_checkpoints)
         self.last_saved = path
@@ -208,6 +231,9 @@ class Trainer:
         """Train on the next minibatch. Returns (loss, top1 hits, top5 hits, images, lr), or None
         when every image of the batch was skipped as corrupt."""
         images, labels = self.split.get(self._next_indices())
+        if self.dist is not None:  # equal shares (skipped corrupt images may leave an odd count)
+            n = len(images) - len(images) % self.dist.world_size
+            images, labels = images[:n], labels[:n]
         if len(images) == 0:
             self.pos.skipped_batches += 1
             self._advance()
@@ -235,7 +261,7 @@ class Trainer:
             raise RunError(f"the gradient of {bad} is not finite; stopped before the update",
                            where=where, hint="lower the learning rates (epsW/epsB)")
         prog = progress(self.pos.step, self.schedule_steps)
-        lr = self.sgd.rules[0].eps.at(prog, self.plateau.drops) if self.sgd.rules else 0.0
+        lr = self.sgd.rates(prog, self.plateau.drops)[0] if self.sgd.rules else 0.0
         self.sgd.step(prog, self.plateau.drops)
         self._advance()
         return loss, h1, h5, b, lr
@@ -323,13 +349,14 @@ class Trainer:
                 self.save()
         finally:
             self.reporter.finish()
-        if self.cfg.save_path is not None:
+        if self.writes:
             plot_costs(self.metrics.records, self.cfg.save_path / "cost.png", self.provenance.spec_path)
         return RunResult(self.pos.step, self.last_test, self.last_saved, list(self.metrics.records),
                          is_main=self.dist is None or self.dist.is_main)
 
     @property
     def epochs_done(self) -> float:
+        """Epochs done so far, fractional within an epoch."""
         return self.pos.epoch + self.pos.batch / self.steps_per_epoch
 
     def _stopping(self, stop: StopFlag) -> bool:

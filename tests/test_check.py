@@ -125,9 +125,10 @@ def test_input_size_needed():
     text = HEAD + conv("c1", "data") + fc("c1") + END
     (d,) = errors(text, inner_size=None)
     assert d.code == "input-size" and d.span.line == 1 and "--inner-size" in d.hint
-    net = loads("[net]\ntype=net\ninnerSize=16\n" + text, "t.cfg")
+    text = "[net]\ntype=net\ninnerSize=16\n" + text
+    net = loads(text, "t.cfg")
     assert net["c1"].output == alexspec.Shape(16, 16, 16)
-    net = loads("[net]\ntype=net\ninnerSize=16\n" + text, "t.cfg", inner_size=8)  # the option wins
+    net = loads(text, "t.cfg", inner_size=8)  # the option wins
     assert net["c1"].output == alexspec.Shape(16, 8, 8)
 
 

@@ -27,7 +27,7 @@ def test_save_keeps_the_last_n_and_loads_weights_only(tmp_path):
     for step in (1, 2, 3, 4, 5):
         ckpt.save(_obj(step), tmp_path, step, keep=2)
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["ckpt-00000004.pt", "ckpt-00000005.pt"]
-    path, c = ckpt.resolve(tmp_path)
+    path, c = ckpt.resolve(tmp_path, load=ckpt.read)  # the raw payload: no run fields here
     assert path.name == "ckpt-00000005.pt" and c["step"] == 5 and torch.all(c["w"] == 5)
     assert not list(tmp_path.glob("*.tmp-*"))
 
@@ -40,7 +40,7 @@ def test_truncated_checkpoint_is_named(tmp_path):
         ckpt.load_file(p)
     assert str(p) in str(e.value) and "truncated or damaged" in str(e.value)
     warned = []
-    path, c = ckpt.resolve(tmp_path, warned.append)  # a directory falls back to the previous one
+    path, c = ckpt.resolve(tmp_path, warned.append, load=ckpt.read)  # a directory falls back to the previous one
     assert c["step"] == 1 and str(p) in warned[0]
 
 
@@ -76,17 +76,21 @@ def test_latest_checkpoint_always_loads_under_a_killed_writer(tmp_path):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=REPO,
                                 stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(0.2 + rng.random() * 0.5)
+        deadline = time.monotonic() + 60  # under load the first save may take a while
+        while not ckpt.list_checkpoints(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ckpt.list_checkpoints(tmp_path), "the writer saved nothing in 60 s"
+        time.sleep(rng.random() * 0.5)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
-        path, c = ckpt.resolve(tmp_path)  # never a damaged file: the newest one loads
+        path, c = ckpt.resolve(tmp_path, load=ckpt.read)  # never a damaged file: the newest one loads
         assert torch.all(c["w"] == c["step"]) and c["step"] >= 1
         # the loop restarts from step 1, so compare within this writer only
         assert c["step"] == max(int(p.stem.split("-")[1]) for p in ckpt.list_checkpoints(tmp_path))
         last = c["step"]
         for p in ckpt.list_checkpoints(tmp_path):
-            ckpt.load_file(p)
+            ckpt.read(p)
         for p in tmp_path.glob("ckpt-*.pt"):
             p.unlink()
     assert last >= 1
@@ -113,7 +117,7 @@ def test_resume_rereads_learning_parameters(tmp_path):
     rep = NullReporter()
     run(RunOptions(str(spec), data=str(data), gpu="cpu", max_batches=3, load_file=str(out)), rep)
     assert [s.step for s in rep.steps] == [3] and rep.steps[0].lr == 0.002
-    assert ckpt.resolve(out)[1]["spec_text"] == spec.read_text()
+    assert ckpt.resolve(out)[1].spec_text == spec.read_text()
 
 
 def test_cli_test_on_a_truncated_checkpoint(tmp_path):

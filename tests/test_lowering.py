@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 import alexspec
 from alexspec.compiler import TransferLog, build, lower
 from alexspec.compiler.checker import CrossDeviceOpError, LogicalDeviceChecker
+from tests.reference_alexnet import GroupedAlexNet, paper_lrn
 
 D = torch.float64
 
@@ -37,42 +37,12 @@ def batch():
     return torch.randn(1, 3, 224, 224, generator=g, dtype=D), torch.tensor([999])
 
 
-def paper_lrn(x, k=2.0, n=5, alpha=1e-4, beta=0.75):
-    """The paper's LRN, literally: b_i = a_i / (k + alpha * sum_{|j-i|<=n/2} a_j^2)^beta."""
-    sq = F.pad(x * x, (0, 0, 0, 0, n // 2, n // 2))
-    s = sum(sq[:, j:j + x.shape[1]] for j in range(n))
-    return x / (k + alpha * s) ** beta
-
-
-class GroupedAlexNet(nn.Module):
-    """One device, no placement: groups=2 on conv2/4/5, LRN per column half, conv1 padded
-    (0,3) right/bottom, dropout as the paper's test time (x 0.5). The test oracle."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 96, 11, 4)
-        self.conv2 = nn.Conv2d(96, 256, 5, padding=2, groups=2)
-        self.conv3 = nn.Conv2d(256, 384, 3, padding=1)
-        self.conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)
-        self.conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)
-        self.fc6, self.fc7, self.fc8 = nn.Linear(9216, 4096), nn.Linear(4096, 4096), nn.Linear(4096, 1000)
-
-    def forward(self, x):
-        lrn = lambda t: torch.cat([paper_lrn(h) for h in t.chunk(2, 1)], 1)  # noqa: E731
-        x = F.max_pool2d(lrn(F.relu(self.conv1(F.pad(x, (0, 3, 0, 3))))), 3, 2)
-        x = F.max_pool2d(lrn(F.relu(self.conv2(x))), 3, 2)
-        x = F.relu(self.conv4(F.relu(self.conv3(x))))
-        x = F.max_pool2d(F.relu(self.conv5(x)), 3, 2).flatten(1)
-        x = 0.5 * F.relu(self.fc6(x))
-        x = 0.5 * F.relu(self.fc7(x))
-        return self.fc8(x)
-
-
 def grouped_from(model, net) -> GroupedAlexNet:
-    """The oracle with the compiled model's weights (column a's rows first)."""
+    """The oracle (the literal LRN, dropout as at test time) with the compiled model's weights
+    (column a's rows first)."""
     with torch.device("meta"):  # no default init: every weight is copied in below
-        ref = GroupedAlexNet()
-    ref = ref.to_empty(device="cpu").to(D)
+        ref = GroupedAlexNet(lrn=paper_lrn)
+    ref = ref.to_empty(device="cpu").to(D).eval()
     L = {n: m for n, m in model.layers.items()}
 
     def w(name):

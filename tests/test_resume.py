@@ -36,11 +36,11 @@ def test_two_n_steps_equal_n_plus_n_in_a_new_process(tmp_path):
     assert a == b  # exact float equality, step by step
     _, ca = ckpt.resolve(straight)
     _, cb = ckpt.resolve(split)
-    assert ca["step"] == cb["step"] == 2 * N
-    assert ca["model"].keys() == cb["model"].keys()
-    assert all(torch.equal(ca["model"][k], cb["model"][k]) for k in ca["model"])
-    assert all(torch.equal(x, y) for x, y in zip(ca["sgd"]["velocity"], cb["sgd"]["velocity"]))
-    assert any(v.abs().sum() > 0 for v in ca["sgd"]["velocity"])
-    assert torch.equal(ca["rng"]["torch"], cb["rng"]["torch"])
-    assert torch.equal(ca["rng"]["gens"]["augment"], cb["rng"]["gens"]["augment"])
-    assert ca["train"] == cb["train"]
+    assert ca.step == cb.step == 2 * N
+    assert ca.model.keys() == cb.model.keys()
+    assert all(torch.equal(ca.model[k], cb.model[k]) for k in ca.model)
+    assert all(torch.equal(x, y) for x, y in zip(ca.sgd["velocity"], cb.sgd["velocity"]))
+    assert any(v.abs().sum() > 0 for v in ca.sgd["velocity"])
+    assert torch.equal(ca.rng["torch"], cb.rng["torch"])
+    assert torch.equal(ca.rng["gens"]["augment"], cb.rng["gens"]["augment"])
+    assert ca.train == cb.train

@@ -14,102 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.tiny_spec import tiny_spec
+
 REPO = Path(__file__).resolve().parents[1]
 
-# Two columns, LRN and overlapping pooling per column, a crossing conv, a crossing dropout fc,
-# a 10-way fc: the runtime's code paths at a few milliseconds per step.
-TINY_SPEC = """
-[net]
-type=net
-innerSize=12
-imgSize=14
-mini=16
-epochs=4
-colorNoise=0.1
-mean=image
-
-[*]
-epsW={eps}
-epsB={eps}
-momW=0.9
-momB=0.9
-wc=0.0005
-initW=0.05
-
-[data]
-type=data
-dataIdx=0
-
-[labels]
-type=data
-dataIdx=1
-
-[conv1]
-type=conv
-inputs=data
-columns=2
-channels=3
-filters=16
-filterSize=3
-padding=1
-neuron=relu
-initW=0.005
-
-[rnorm1]
-type=cmrnorm
-inputs=conv1
-channels=16
-size=5
-scale=0.0005
-pow=0.75
-minDiv=2
-
-[pool1]
-type=pool
-inputs=rnorm1
-pool=max
-sizeX=3
-stride=2
-channels=16
-
-[conv2]
-type=conv
-inputs=pool1
-connect=all
-channels=16
-filters=16
-filterSize=3
-padding=1
-neuron=relu
-
-[fc3]
-type=fc
-inputs=conv2
-connect=all
-outputs=32
-neuron=relu
-
-[drop3]
-type=dropout2
-inputs=fc3
-keep=0.5
-
-[fc4]
-type=fc
-inputs=drop3
-columns=1
-outputs=10
-initW=0.01
-
-[probs]
-type=softmax
-inputs=fc4
-
-[logprob]
-type=cost.logreg
-inputs=labels,probs
-topk=5
-"""
+# tests/specs/tiny-twocol.cfg (two columns, LRN and overlapping pooling per column, a crossing
+# conv, a crossing dropout fc, a 10-way fc: the runtime's code paths at a few milliseconds per
+# step), with the learning rates left to `write_spec`.
+TINY_SPEC = tiny_spec({"*": {"epsW": "{eps}", "epsB": "{eps}"}})
 
 
 def write_spec(dir: Path, eps: str = "0.01", name: str = "tiny.cfg") -> Path:

@@ -11,6 +11,7 @@ import torch
 
 from alexspec.cli import main
 from alexspec.errors import RunError
+from tests.tiny_spec import tiny_spec
 
 pytest.importorskip("matplotlib")
 
@@ -22,85 +23,10 @@ from alexspec.runtime.show.predict import nearest, top_k  # noqa: E402
 needs_data = pytest.mark.skipif(not any(fashion.DEFAULT_DIR.glob("*.gz")),
                                 reason="Fashion-MNIST (dataset-fashion-mnist) not installed")
 
-TINY = """\
-[net]
-type=net
-innerSize=16
-imgSize=20
-mini=32
-epochs=1
-
-[*]
-epsW=0.01
-epsB=0.01
-momW=0.9
-momB=0.9
-wc=0.0005
-initW=0.05
-
-[data]
-type=data
-dataIdx=0
-
-[labels]
-type=data
-dataIdx=1
-
-[conv1]
-type=conv
-inputs=data
-columns=2
-channels=3
-filters=16
-filterSize=5
-padding=2
-neuron=relu
-
-[pool1]
-type=pool
-inputs=conv1
-pool=max
-sizeX=3
-stride=2
-channels=16
-
-[conv2]
-type=conv
-inputs=pool1
-connect=all
-channels=16
-filters=16
-filterSize=3
-padding=1
-neuron=relu
-
-[fc3]
-type=fc
-inputs=conv2
-connect=all
-outputs=32
-neuron=relu
-
-[drop3]
-type=dropout2
-inputs=fc3
-keep=0.5
-
-[fc4]
-type=fc
-inputs=drop3
-columns=1
-outputs=10
-
-[probs]
-type=softmax
-inputs=fc4
-
-[logprob]
-type=cost.logreg
-inputs=labels,probs
-topk=5
-"""
+# The tests' tiny two-column net, with 5x5 conv1 kernels for the filter tiles and Fashion-MNIST
+# resized to 20x20 with 16x16 crops.
+TINY = tiny_spec({"net": {"innerSize": "16", "imgSize": "20", "mini": "32", "epochs": "1"},
+                  "conv1": {"filterSize": "5", "padding": "2"}})
 
 
 def _png_size(path: Path) -> tuple[int, int]:

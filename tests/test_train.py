@@ -38,7 +38,7 @@ def test_tiny_run_learns_tests_and_saves(tiny, tmp_path):
     saved = ckpt.list_checkpoints(out)
     assert [p.name for p in saved] == ["ckpt-00000064.pt", "ckpt-00000080.pt", "ckpt-00000096.pt"]  # last 3
     c = ckpt.load_file(saved[-1])
-    assert c["step"] == 96 and c["spec_text"] == spec.read_text() and c["history"] == lines
+    assert c.step == 96 and c.spec_text == spec.read_text() and list(c.history) == lines
 
 
 def test_max_batches_and_test_freq(tiny, tmp_path):
@@ -86,5 +86,5 @@ def test_nan_loss_stops_before_the_update_and_is_not_saved(tmp_path):
     assert all(torch.equal(now[k], snapshots[-1][k]) for k in now)
     assert all(torch.isfinite(v).all() for v in now.values())
     # no checkpoint of the bad state: the newest one is the last good step's
-    steps = [ckpt.load_file(p)["step"] for p in ckpt.list_checkpoints(out)]
+    steps = [ckpt.load_file(p).step for p in ckpt.list_checkpoints(out)]
     assert steps and max(steps) == len(snapshots)

@@ -33,6 +33,7 @@ class _SafeUnpickler(pickle.Unpickler):
 
 
 def looks_like(root: Path) -> bool:
+    """A CIFAR-10 batches folder holds data_batch_1."""
     return (root / TRAIN[0]).is_file()
 
 
@@ -42,13 +43,21 @@ def _load_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             d = _SafeUnpickler(f, encoding="bytes").load()
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as e:
         raise RunError(f"cannot read CIFAR-10 batch: {e}", where=str(path)) from None
+    if not isinstance(d, dict):
+        raise RunError(f"not a CIFAR-10 batch (a pickled {type(d).__name__}, not a dict)", where=str(path))
     d = {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
     if "data" not in d or "labels" not in d:
         raise RunError("not a CIFAR-10 batch (no 'data' and 'labels')", where=str(path))
-    data, labels = np.asarray(d["data"]), np.asarray(d["labels"], dtype=np.int64)
+    try:
+        data, labels = np.asarray(d["data"]), np.asarray(d["labels"], dtype=np.int64)
+    except (TypeError, ValueError) as e:
+        raise RunError(f"CIFAR-10 batch has unreadable data or labels ({e})", where=str(path)) from None
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
         raise RunError(f"CIFAR-10 batch has data {data.dtype} {data.shape} and {len(labels)} labels; "
                        "expected uint8 (N, 3072) and N labels", where=str(path))
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(CLASSES)):
+        raise RunError(f"CIFAR-10 batch has labels {labels.min()}..{labels.max()}; expected 0..{len(CLASSES) - 1}",
+                       where=str(path))
     return data.reshape(-1, 3, 32, 32), labels
 
 

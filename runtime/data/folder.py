@@ -24,6 +24,7 @@ SHARD = 4096  # images per shard file
 
 
 def looks_like(root: Path) -> bool:
+    """An image-folder tree has a train/ directory."""
     return (root / "train").is_dir()
 
 
@@ -133,7 +134,7 @@ def pack_split(split: FolderSplit, out: Path, which: str) -> ShardSplit:
     np.save(out / f"{which}-labels.npy", torch.cat(labels).numpy(), allow_pickle=False)
     index = out / f"{which}.json"
     tmp = index.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"shards": shards, "labels": f"{which}-labels.npy",
+    tmp.write_text(json.dumps({"shards": shards, "labels": f"{which}-labels.npy", "files": len(split),
                                "skipped": sorted(str(split.files[i]) for i in split.bad)}))
     os.replace(tmp, index)
     return _read_pack(out, which)
@@ -162,11 +163,29 @@ class ShardSplit:
         return torch.from_numpy(np.stack(rows)), self.labels[indices]
 
 
+def _pack_meta(out: Path, which: str) -> dict:
+    try:
+        meta = json.loads((out / f"{which}.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # ValueError: JSONDecodeError
+        raise RunError(f"the packed copy's index {which}.json is damaged ({e}); delete the folder to repack",
+                       where=str(out)) from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("shards"), list) or \
+            not isinstance(meta.get("labels"), str):
+        raise RunError(f"the packed copy's index {which}.json is not one alexspec wrote; delete the "
+                       "folder to repack", where=str(out))
+    return meta
+
+
 def _read_pack(out: Path, which: str) -> ShardSplit:
-    meta = json.loads((out / f"{which}.json").read_text())
-    shards = [np.load(out / s, mmap_mode="r", allow_pickle=False) for s in meta["shards"]]
-    labels = np.load(out / meta["labels"], allow_pickle=False).astype(np.int64)
-    if sum(len(s) for s in shards) != len(labels):
+    meta = _pack_meta(out, which)
+    try:
+        shards = [np.load(out / str(s), mmap_mode="r", allow_pickle=False) for s in meta["shards"]]
+        labels = np.load(out / meta["labels"], allow_pickle=False).astype(np.int64)
+    except (OSError, ValueError) as e:  # a missing, truncated or foreign .npy file
+        raise RunError(f"the packed copy is damaged ({type(e).__name__}: {e}); delete the folder to repack",
+                       where=str(out)) from None
+    if sum(len(s) for s in shards) != len(labels) or \
+            any(s.ndim != 4 or s.dtype != np.uint8 for s in shards) or labels.ndim != 1:
         raise RunError("packed shards and labels disagree; delete the folder to repack", where=str(out))
     return ShardSplit(shards, torch.from_numpy(labels))
 
@@ -181,7 +200,15 @@ def open_folder(root: Path, size: int, *, on_skip: SkipHook | None = None, pack:
     if pack or (shards / "train.json").is_file():
         packed = []
         for which, split in zip(("train", "val"), splits):
-            packed.append(_read_pack(shards, which) if (shards / f"{which}.json").is_file()
-                          else pack_split(split, shards, which))
+            if (shards / f"{which}.json").is_file():
+                had = _pack_meta(shards, which).get("files")
+                if had == len(split):
+                    packed.append(_read_pack(shards, which))
+                    continue
+                if not pack:  # images were added or removed since it was packed
+                    raise RunError(f"the packed copy of {which}/ was made from {had} files, the folder now "
+                                   f"holds {len(split)}", where=str(shards),
+                                   hint="pass --pack-data to repack, or delete the folder")
+            packed.append(pack_split(split, shards, which))
         splits = packed
     return DataSource("folder", str(root), splits[0], splits[1], classes, channels=3, stored_size=size)

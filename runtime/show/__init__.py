@@ -17,12 +17,10 @@ from typing import Any, Callable
 
 import torch
 
-from alexspec.errors import RunError, SpecError
+from alexspec.errors import RunError
 from alexspec.ir import WEIGHT_TYPES
 from alexspec.net import Net
-from alexspec.runtime import checkpoint as ckpt
-from alexspec.runtime.augment import Augment, DataStats
-from alexspec.runtime.data.base import DataSource, open_data
+from alexspec.runtime.restore import Restored, open_restored_data, restore
 from alexspec.runtime.show import plots
 from alexspec.runtime.show.filters import FilterGrid, filter_grid
 from alexspec.runtime.show.predict import Neighbours, TopK, nearest, top_k
@@ -45,47 +43,6 @@ class Shown:
     neighbours: Neighbours | None = None
     picked: torch.Tensor | None = None  # indices of the test images shown
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Restored:
-    """A checkpoint's net and model, in eval mode, with its input pipeline."""
-
-    path: Path
-    step: int
-    net: Net
-    model: torch.nn.Module
-    augment: Augment
-    stats: DataStats
-    data_name: str
-    data_location: str
-    img_size: int
-
-
-def restore(checkpoint: str | Path, gpu: str = "auto", warn: Warn | None = None) -> Restored:
-    """Load `checkpoint` (a file, or the newest in a directory) and rebuild its model."""
-    from alexspec.compiler import build
-    from alexspec.pipeline import loads
-
-    path, c = ckpt.resolve(Path(checkpoint), warn)
-    s = c["settings"]
-    try:
-        net = loads(c["spec_text"], c["spec_path"], c["params_text"], c["params_path"],
-                    inner_size=s["inner_size"], allow_code=True)
-    except SpecError as e:
-        raise RunError(f"the spec stored in the checkpoint no longer loads:\n{e}", where=str(path)) from None
-    model = build(net, gpu, seed=0, init=False)
-    model.load_state_dict(c["model"])
-    model.eval()
-    return Restored(path, int(c["step"]), net, model, Augment(s["img_size"], s["inner_size"], s["flip"], 0.0),
-                    DataStats.from_state(c["stats"]), c["data"]["name"], c["data"]["location"],
-                    int(s["img_size"]))
-
-
-def _open(r: Restored, data: str | None, warn: Warn | None) -> DataSource:
-    source = data if data is not None else (None if r.data_name == "fashion-mnist" else r.data_location)
-    skip = (lambda f, why: warn(f"skipped corrupt image {f}: {why}")) if warn else None
-    return open_data(source, r.img_size, on_skip=skip)
 
 
 def _default(path: Path | str | None, r: Restored, kind: str) -> Path:
@@ -156,7 +113,7 @@ def show_predictions(checkpoint: str | Path, out: str | Path | None = None, *, d
                      warn: Warn | None = None) -> Shown:
     """Figure 4 left: `count` test images, each with its top-5 labels as bars."""
     r = restore(checkpoint, gpu, warn)
-    ds = _open(r, data, warn)
+    ds = open_restored_data(r, data, warn)
     picked = pick_images(len(ds.val), count, seed)
     images, labels = ds.val.get(picked)
     top = top_k(r.model(_centre(r, images)).float(), 5)
@@ -204,8 +161,10 @@ def show_neighbours(checkpoint: str | Path, out: str | Path | None = None, *, da
                     seed: int = 0, warn: Warn | None = None) -> Shown:
     """Figure 4 right: `count` test images, each followed by the `k` training images nearest in
     Euclidean distance of the last hidden layer, among the first `search` training images."""
+    if search <= 0:
+        raise RunError(f"must be a positive number of training images (got {search})", where="--search")
     r = restore(checkpoint, gpu, warn)
-    ds = _open(r, data, warn)
+    ds = open_restored_data(r, data, warn)
     names = last_hidden(r.net, r.model.plan.logits)
     picked = pick_images(len(ds.val), count, seed)
     queries, query_labels = ds.val.get(picked)
