@@ -177,7 +177,8 @@ def _validate_layer(sec: RawSection, allow_code: bool, diags: list[Diagnostic]) 
         if item.lkey in CODE_HOOKS and not allow_code:
             diags.append(s.diag(item.key_span, "code-hook",
                                 f"{item.key}= names Python code to import and run; refused",
-                                "pass --allow-code (allow_code=True) to run it, if you trust this file"))
+                                "pass --allow-code (allow_code=True) to accept the key if you trust this file; "
+                                "alexspec checks it but never imports it (build refuses it)"))
             continue
         fs = fields.get(item.lkey)
         if fs is None:

@@ -97,6 +97,8 @@ def _config(net: Net, opts: RunOptions, inner: int, save_path: Path) -> RunConfi
     img = working_size(net, inner)
     if img < inner:
         raise RunError(f"imgSize {img} is smaller than the net's input {inner}", where=net.path)
+    if opts.epochs is None and not math.isfinite(s.epochs):
+        raise RunError(f"[net] epochs must be a finite number (got {s.epochs})", where=net.path)
     return RunConfig(
         mini=pick(opts.mini, s.mini), epochs=pick(opts.epochs, s.epochs), img_size=img, inner_size=inner,
         max_batches=pick(opts.max_batches, s.max_batches), test_freq=pick(opts.test_freq, s.test_freq),

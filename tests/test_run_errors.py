@@ -358,3 +358,11 @@ def test_data_provider_that_does_not_match_the_data_is_refused(tmp_path):
     with pytest.raises(RunError) as e:
         run(RunOptions(str(spec), gpu="cpu", max_batches=1, save_path=str(tmp_path / "r")), NullReporter())
     assert "dataProvider=cifar" in str(e.value) and "fashion-mnist" in str(e.value)
+
+
+def test_an_infinite_epoch_count_in_the_spec_is_refused(tmp_path):
+    spec = write_spec(tmp_path)
+    spec.write_text(spec.read_text().replace("epochs=4", "epochs=inf"))
+    with pytest.raises(RunError) as e:
+        run(RunOptions(str(spec), gpu="cpu", save_path=str(tmp_path / "r")), NullReporter())
+    assert e.value.where == str(spec) and "finite" in str(e.value)
