@@ -172,8 +172,7 @@ class Checkpoint:
 
 def arch_lines(net: Net) -> list[str]:
     """One line per layer with what `Net.architecture_hash` covers, to name what changed."""
-    return [f"{n.name}: {n.type} inputs={','.join(n.layer.inputs)} gpu={','.join(map(str, n.gpus))} "
-            f"out={n.output} params={n.params}" for n in net.nodes]
+    return [n.architecture for n in net.nodes]
 
 
 def arch_diff(saved: list[str], now: list[str]) -> list[str]:

@@ -126,3 +126,15 @@ def test_cli_test_on_a_truncated_checkpoint(tmp_path):
     p.write_bytes(p.read_bytes()[:100])
     r = cli("test", str(p))
     assert r.returncode == 1 and str(p) in r.stderr and "Traceback" not in r.stderr
+
+
+def test_resume_refuses_a_changed_neuron_and_names_it(tmp_path):
+    spec = write_spec(tmp_path)
+    data = write_fashion_like(tmp_path / "data")
+    out = tmp_path / "run"
+    run(RunOptions(str(spec), data=str(data), gpu="cpu", max_batches=2, save_path=str(out)), NullReporter())
+    spec.write_text(spec.read_text().replace("neuron=relu", "neuron=tanh[1,1]", 1))
+    with pytest.raises(RunError) as e:
+        run(RunOptions(str(spec), data=str(data), gpu="cpu", max_batches=4, load_file=str(out)), NullReporter())
+    msg = str(e.value)
+    assert "architecture differs" in msg and "neuron=relu" in msg and "neuron=tanh[1,1]" in msg
