@@ -88,3 +88,16 @@ def test_nan_loss_stops_before_the_update_and_is_not_saved(tmp_path):
     # no checkpoint of the bad state: the newest one is the last good step's
     steps = [ckpt.load_file(p).step for p in ckpt.list_checkpoints(out)]
     assert steps and max(steps) == len(snapshots)
+
+
+def test_gradient_check_names_the_non_finite_parameter_and_ignores_huge_finite_ones():
+    import torch
+
+    from alexspec.runtime.train import _grads_finite
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 3e38)  # finite, but its norm overflows float32
+    assert _grads_finite(model) is None
+    model[1].weight.grad[0, 1] = float("nan")
+    assert _grads_finite(model) == "1.weight"
