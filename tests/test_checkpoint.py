@@ -96,11 +96,17 @@ def test_latest_checkpoint_always_loads_under_a_killed_writer(tmp_path):
     assert last >= 1
 
 
-def test_resume_refuses_a_changed_architecture_and_names_it(tmp_path):
+def _two_steps_saved(tmp_path):
+    """A tiny spec trained for 2 steps with its checkpoint in tmp_path/run: (spec, data, run dir)."""
     spec = write_spec(tmp_path)
     data = write_fashion_like(tmp_path / "data")
     out = tmp_path / "run"
     run(RunOptions(str(spec), data=str(data), gpu="cpu", max_batches=2, save_path=str(out)), NullReporter())
+    return spec, data, out
+
+
+def test_resume_refuses_a_changed_architecture_and_names_it(tmp_path):
+    spec, data, out = _two_steps_saved(tmp_path)
     spec.write_text(spec.read_text().replace("outputs=32", "outputs=48"))
     with pytest.raises(RunError) as e:
         run(RunOptions(str(spec), data=str(data), gpu="cpu", max_batches=4, load_file=str(out)), NullReporter())
@@ -109,10 +115,7 @@ def test_resume_refuses_a_changed_architecture_and_names_it(tmp_path):
 
 
 def test_resume_rereads_learning_parameters(tmp_path):
-    spec = write_spec(tmp_path)
-    data = write_fashion_like(tmp_path / "data")
-    out = tmp_path / "run"
-    run(RunOptions(str(spec), data=str(data), gpu="cpu", max_batches=2, save_path=str(out)), NullReporter())
+    spec, data, out = _two_steps_saved(tmp_path)
     spec.write_text(spec.read_text().replace("epsW=0.01", "epsW=0.002"))
     rep = NullReporter()
     run(RunOptions(str(spec), data=str(data), gpu="cpu", max_batches=3, load_file=str(out)), rep)
@@ -129,10 +132,7 @@ def test_cli_test_on_a_truncated_checkpoint(tmp_path):
 
 
 def test_resume_refuses_a_changed_neuron_and_names_it(tmp_path):
-    spec = write_spec(tmp_path)
-    data = write_fashion_like(tmp_path / "data")
-    out = tmp_path / "run"
-    run(RunOptions(str(spec), data=str(data), gpu="cpu", max_batches=2, save_path=str(out)), NullReporter())
+    spec, data, out = _two_steps_saved(tmp_path)
     spec.write_text(spec.read_text().replace("neuron=relu", "neuron=tanh[1,1]", 1))
     with pytest.raises(RunError) as e:
         run(RunOptions(str(spec), data=str(data), gpu="cpu", max_batches=4, load_file=str(out)), NullReporter())
