@@ -126,6 +126,7 @@ class Checkpoint:
     data: DataInfo
     settings: Settings
     history: tuple[dict[str, Any], ...]
+    rng_ranks: tuple[dict[str, Any], ...] = ()  # every torchrun process's `rng`, rank order
 
     @classmethod
     def from_dict(cls, c: dict[str, Any], path: Path) -> "Checkpoint":
@@ -141,6 +142,10 @@ class Checkpoint:
         rng = f.get(c, "rng", dict)
         f.get(rng, "torch", torch.Tensor, "rng.")
         f.tensors(rng, "gens", "rng.")
+        rng_ranks = f.get(c, "rng_ranks", list, optional=True) or []
+        for i, r in enumerate(rng_ranks):
+            f.get(r, "torch", torch.Tensor, f"rng_ranks.{i}.")
+            f.tensors(r, "gens", f"rng_ranks.{i}.")
         history = f.get(c, "history", list)
         if not all(isinstance(r, dict) for r in history):
             raise f.bad("field 'history' holds something other than records")
@@ -167,7 +172,7 @@ class Checkpoint:
                           tuple(f.get(d, "classes", list, "data."))),
             settings=Settings(f.get(s, "mini", int, "settings."), f.get(s, "img_size", int, "settings."),
                               f.get(s, "inner_size", int, "settings."), f.get(s, "flip", bool, "settings.")),
-            history=tuple(history))
+            history=tuple(history), rng_ranks=tuple(rng_ranks))
 
 
 def arch_lines(net: Net) -> list[str]:

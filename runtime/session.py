@@ -162,8 +162,15 @@ def run(opts: RunOptions, reporter: Reporter) -> RunResult:
         resume_path.parent if resume_path else Path("runs") / Path(opts.spec).stem)
     ctx = setup(net, opts.gpu)  # torchrun's environment, if any: one process per model pair
     try:
-        return _run(net, opts, ctx, spec_text, params_text, resume, resume_path, save_path,
-                    reporter if ctx.is_main else NullReporter())
+        result = _run(net, opts, ctx, spec_text, params_text, resume, resume_path, save_path,
+                      reporter if ctx.is_main else NullReporter())
+        if ctx.distributed:
+            import torch.distributed as td
+
+            # Leave together: a process that destroys its gloo group while rank 0 still writes
+            # the cost plot can abort (seen once in four 2-process runs without this barrier).
+            td.barrier()
+        return result
     finally:
         teardown(ctx)
 

@@ -187,15 +187,20 @@ class Trainer:
         self.pos = Position(t.step, t.epoch, t.batch, t.skipped_batches)
         # The spec (re-read on resume) sets maxDrops and patience; the checkpoint where it stands.
         self.plateau.drops, self.plateau.best, self.plateau.bad_tests = t.drops, t.best, t.bad_tests
+        rng = c.rng
+        if self.dist is not None and len(c.rng_ranks) == self.dist.world_size:
+            rng = c.rng_ranks[self.dist.rank]  # this process's own dropout stream
         try:
-            ckpt.set_rng_state(c.rng, {"augment": self.gen})
+            ckpt.set_rng_state(rng, {"augment": self.gen})
         except (RuntimeError, TypeError, ValueError) as e:
             raise RunError(f"the random generator states do not load: {e}", where=where) from None
 
-    def state(self) -> dict[str, Any]:
-        """The checkpoint payload at the current step boundary (plain data only)."""
+    def state(self, rng_ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The checkpoint payload at the current step boundary (plain data only); `rng_ranks`
+        holds every process's random states in a multi-process run."""
         p, net = self.provenance, self.model.net
-        return {
+        extra = {"rng_ranks": rng_ranks} if rng_ranks else {}
+        return extra | {
             "format": ckpt.FORMAT, "step": self.pos.step,
             "spec_text": p.spec_text, "spec_path": p.spec_path,
             "params_text": p.params_text, "params_path": p.params_path,
@@ -214,10 +219,21 @@ class Trainer:
         }
 
     def save(self) -> Path | None:
-        """Write a checkpoint of the current step boundary (rank 0 only); its path, or None."""
+        """Write a checkpoint of the current step boundary (rank 0 only); its path, or None.
+
+        Every process calls it at the same step (the loop is symmetric): in a multi-process run
+        the processes' random states are gathered first, so a resume is exact on every rank.
+        """
+        rng_ranks = None
+        if self.dist is not None:
+            import torch.distributed as td
+
+            rng_ranks = [None] * self.dist.world_size
+            td.all_gather_object(rng_ranks, ckpt.rng_state({"augment": self.gen}))
         if not self.writes:
             return None
-        path = ckpt.save(self.state(), self.cfg.save_path, self.pos.step, self.cfg.keep_checkpoints)
+        path = ckpt.save(self.state(rng_ranks), self.cfg.save_path, self.pos.step,
+                         self.cfg.keep_checkpoints)
         self.last_saved = path
         self.reporter.saved(str(path))
         return path

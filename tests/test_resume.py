@@ -44,3 +44,39 @@ def test_two_n_steps_equal_n_plus_n_in_a_new_process(tmp_path):
     assert torch.equal(ca.rng["torch"], cb.rng["torch"])
     assert torch.equal(ca.rng["gens"]["augment"], cb.rng["gens"]["augment"])
     assert ca.train == cb.train
+
+
+@pytest.mark.dist
+@pytest.mark.slow
+def test_two_process_run_resumes_exactly_on_every_rank(tmp_path):
+    """torchrun with 2 gloo processes: each has its own dropout stream, and the checkpoint keeps
+    every rank's random states, so N + N in new processes equals 2N straight."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    spec = write_spec(tmp_path)
+    data = write_fashion_like(tmp_path / "data")
+    common = [str(spec), "--data", str(data), "--gpu", "cpu", "--log-every", "1", "--test-freq", "5"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for args in (["--max-batches", str(2 * N), "--save-path", str(straight)],
+                 ["--max-batches", str(N), "--save-path", str(split)],
+                 ["--max-batches", str(2 * N), "--load-file", str(split)]):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                            "--master-addr", "127.0.0.1", "--master-port", str(port),
+                            "-m", "alexspec.cli", "run", *common, *args],
+                           env=env, capture_output=True, text=True, timeout=240)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    a, b = _losses(straight), _losses(split)
+    assert [s for s, _ in a] == list(range(1, 2 * N + 1))
+    assert a == b
+    _, ca = ckpt.resolve(straight)
+    _, cb = ckpt.resolve(split)
+    assert len(ca.rng_ranks) == 2 and not torch.equal(ca.rng_ranks[0]["torch"], ca.rng_ranks[1]["torch"])
+    assert all(torch.equal(ca.model[k], cb.model[k]) for k in ca.model)
+    assert all(torch.equal(x, y) for x, y in zip(ca.sgd["velocity"], cb.sgd["velocity"]))
