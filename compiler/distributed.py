@@ -122,7 +122,21 @@ def shard(batch: Tensor, ctx: DistContext) -> Tensor:
     return torch.tensor_split(batch, ctx.world_size)[ctx.rank]
 
 
-def teardown(ctx: DistContext) -> None:
-    """Destroy the process group if `setup` created it."""
+def gather_objects(obj: object, ctx: DistContext) -> list:
+    """Every process's `obj`, in rank order (a collective: every process must call it)."""
+    out: list = [None] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def teardown(ctx: DistContext, leave_together: bool = False) -> None:
+    """Destroy the process group if `setup` created it.
+
+    `leave_together` (after a clean run, when every process reaches this point) waits for all
+    processes first: one that destroys its gloo group while rank 0 still writes files can abort
+    (seen once in four 2-process runs). After an error the others may never arrive, so no wait.
+    """
     if ctx.owns_group and dist.is_initialized():
+        if leave_together:
+            dist.barrier()
         dist.destroy_process_group()

@@ -161,18 +161,14 @@ def run(opts: RunOptions, reporter: Reporter) -> RunResult:
     save_path = Path(opts.save_path) if opts.save_path else (
         resume_path.parent if resume_path else Path("runs") / Path(opts.spec).stem)
     ctx = setup(net, opts.gpu)  # torchrun's environment, if any: one process per model pair
+    finished = False
     try:
         result = _run(net, opts, ctx, spec_text, params_text, resume, resume_path, save_path,
                       reporter if ctx.is_main else NullReporter())
-        if ctx.distributed:
-            import torch.distributed as td
-
-            # Leave together: a process that destroys its gloo group while rank 0 still writes
-            # the cost plot can abort (seen once in four 2-process runs without this barrier).
-            td.barrier()
+        finished = True
         return result
     finally:
-        teardown(ctx)
+        teardown(ctx, leave_together=finished)
 
 
 def _run(net: Net, opts: RunOptions, ctx: Any, spec_text: str, params_text: str | None,

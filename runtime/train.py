@@ -226,10 +226,9 @@ class Trainer:
         """
         rng_ranks = None
         if self.dist is not None:
-            import torch.distributed as td
+            from alexspec.compiler.distributed import gather_objects
 
-            rng_ranks = [None] * self.dist.world_size
-            td.all_gather_object(rng_ranks, ckpt.rng_state({"augment": self.gen}))
+            rng_ranks = gather_objects(ckpt.rng_state({"augment": self.gen}), self.dist)
         if not self.writes:
             return None
         path = ckpt.save(self.state(rng_ranks), self.cfg.save_path, self.pos.step,
