@@ -10,18 +10,12 @@ import difflib
 
 from alexspec import ir
 from alexspec.errors import Diagnostic, Span, SpecError
+from alexspec.layers import kind_of
+from alexspec.layers.base import NEURON_PARAMS
 from alexspec.net import Net, Node, Shape
 from alexspec.shapes import Problem, infer
 from alexspec.values import split_list
 
-# (min, max) inputs per type; None = no upper bound.
-_ARITY: dict[str, tuple[int, int | None]] = {
-    "data": (0, 0), "conv": (1, None), "local": (1, None), "fc": (1, None), "sfc": (1, None),
-    "eltsum": (1, None), "eltmax": (2, None), "concat": (1, None), "pass": (1, None),
-    "cost.logreg": (2, 2), "cost.crossent": (2, 2), "cost.bce": (2, 2), "cost.dce": (2, 2),
-}
-# Neuron parameter counts (cuda-convnet's NeuronParser table).
-NEURON_ARGS = {"tanh": 2, "linear": 2, "abstanh": 2, "brelu": 1, "log": 1, "drelu": 1}
 
 
 class _Ctx:
@@ -161,16 +155,16 @@ def _structure(ctx: _Ctx) -> None:
             consumers[x] = consumers.get(x, 0) + 1
     by_name = {layer.name: layer for layer in ctx.spec.layers}
     for layer in ctx.spec.layers:
-        lo, hi = _ARITY.get(layer.type, (1, 1))
+        kind = kind_of(layer.type)
+        lo, hi = kind.arity
         n = len(layer.inputs)
         if n < lo or (hi is not None and n > hi):
-            want = {(0, 0): "no inputs", (1, 1): "exactly one input", (2, 2): "two inputs"}.get(
-                (lo, hi), f"at least {lo} input{'s' if lo > 1 else ''}")
-            ctx.add(layer.where("inputs"), "inputs", layer, f"type={layer.type} takes {want}, got {n}")
+            ctx.add(layer.where("inputs"), "inputs", layer,
+                    f"type={layer.type} takes {kind.describe_arity()}, got {n}")
         neuron = getattr(layer, "neuron", None)
-        if neuron is not None and len(neuron.args) != NEURON_ARGS.get(neuron.kind, 0):
-            k = NEURON_ARGS.get(neuron.kind, 0)
-            form = f"{neuron.kind}[" + ",".join("ab"[:k]) + "]" if k else neuron.kind
+        if neuron is not None and len(neuron.args) != len(NEURON_PARAMS[neuron.kind]):
+            k = len(NEURON_PARAMS[neuron.kind])
+            form = f"{neuron.kind}[" + ",".join(NEURON_PARAMS[neuron.kind]) + "]" if k else neuron.kind
             ctx.add(layer.where("neuron"), "neuron", layer,
                     f"neuron {neuron.kind} takes {k} parameter{'s' if k != 1 else ''}, got {len(neuron.args)}",
                     f"write neuron={form}")

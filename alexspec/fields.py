@@ -16,6 +16,7 @@ from functools import lru_cache
 from pydantic import BaseModel
 
 from alexspec import ir
+from alexspec.layers import kinds
 
 # Tuple fields that are not one entry per input (cuda-convnet does not broadcast them).
 _NOT_PER_INPUT = {"inputs", "gpu", "weight_source"}
@@ -75,12 +76,7 @@ def _fields_of(model: type[BaseModel]) -> dict[str, FieldSpec]:
 @lru_cache(maxsize=1)
 def layer_models() -> dict[str, type[ir.Layer]]:
     """`type=` value -> its model, for every layer type the IR knows."""
-    union = typing.get_args(ir.AnyLayer)[0]
-    out: dict[str, type[ir.Layer]] = {}
-    for model in typing.get_args(union):
-        for t in typing.get_args(model.model_fields["type"].annotation):
-            out[t] = model
-    return out
+    return {t: k.model for t, k in kinds().items()}
 
 
 @lru_cache(maxsize=None)

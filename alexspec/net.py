@@ -12,37 +12,23 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from alexspec.ir import AnyLayer, RunSettings, Spec
+from alexspec.layers.base import INIT_KEYS, WEIGHT_PARAMS_KEYS
+from alexspec.shapes import Shape
+
+__all__ = ["Edge", "Net", "Node", "Shape", "NOT_ARCHITECTURE", "source_gpu"]
 
 # What may change between a checkpoint and the spec it resumes into: learning parameters (as the
 # layer params file could change them in cuda-convnet) and initialisation, which only matters
-# before the first step. Every other field of a layer is architecture.
-NOT_ARCHITECTURE = frozenset({
-    "eps_w", "eps_b", "mom_w", "mom_b", "wc", "wball", "update_period", "super_eps", "super_mom",
-    "wc_norm_max", "wc_norm_min", "init_w", "init_b", "init_w_func", "init_b_func", "init_c_func",
-})
+# before the first step. Every other field of a layer is architecture (norm constants, dropout
+# rates and cost coefficients change what the layers compute, so they count).
+NOT_ARCHITECTURE = WEIGHT_PARAMS_KEYS | INIT_KEYS
 
 
-@dataclass(frozen=True)
-class Shape:
-    """The output of one layer for one image: channels x height x width (1x1 for vectors)."""
-
-    channels: int
-    height: int = 1
-    width: int = 1
-
-    @property
-    def numel(self) -> int:
-        """Values per image."""
-        return self.channels * self.height * self.width
-
-    @property
-    def is_image(self) -> bool:
-        """True for a feature map, False for a vector (1x1)."""
-        return self.height > 1 or self.width > 1
-
-    def __str__(self) -> str:
-        # The paper's H x W x C order for images; a bare count for vectors.
-        return f"{self.height}x{self.width}x{self.channels}" if self.is_image else str(self.channels)
+def source_gpu(src_type: str, src_gpu: int, dst_gpu: int) -> int:
+    """The logical GPU an input arrives from: its layer's, except that data layers are fed
+    straight to every device that reads them (so an edge out of a data layer never crosses
+    GPUs). The one GPU-crossing rule: `Net.edges` and the compiler's plan both use it."""
+    return dst_gpu if src_type == "data" else src_gpu
 
 
 @dataclass(frozen=True)
@@ -160,9 +146,7 @@ class Net:
         for node in self.nodes:
             for i, src in enumerate(node.layer.inputs):
                 s = self[src]
-                # Data layers are fed straight to every device that reads them: never a crossing.
-                src_gpu = node.gpu if s.type == "data" else s.gpu
-                out.append(Edge(src, node.name, i, src_gpu, node.gpu, s.output))
+                out.append(Edge(src, node.name, i, source_gpu(s.type, s.gpu, node.gpu), node.gpu, s.output))
         return tuple(out)
 
     @property

@@ -15,17 +15,14 @@ import graphviz
 
 from alexspec.draw import styles
 from alexspec.draw.stages import Figure2, Link, Stage, figure2_stages
-from alexspec.ir import ConvLayer, LocalLayer, Neuron
+from alexspec.ir import ConvLayer, LocalLayer
+from alexspec.layers import kind_of
+from alexspec.layers.neuron import neuron_text  # noqa: F401  (re-exported)
 from alexspec.net import Net, Node
 
 # The Figure 2 caption prints 253,440 neurons for conv1; 55*55*96 is 290,400 (an erratum).
 PAPER_CONV1_NEURONS = 290_400
 CAPTION_CONV1_NEURONS = 253_440
-
-
-def neuron_text(neuron: Neuron) -> str:
-    """'ReLU' for relu, else the spec's own spelling (tanh[1.7159,0.6666])."""
-    return "ReLU" if neuron.kind == "relu" else str(neuron)
 
 
 def _pair(values: tuple[int, ...], default: int) -> str:
@@ -46,27 +43,11 @@ def _kernel_text(node: Node) -> str:
 
 
 def _annotation(node: Node) -> str:
-    """The text a collapsed (weightless) layer leaves on its link."""
+    """The text a collapsed (weightless) layer leaves on its link (its family's drawing)."""
     layer = node.layer
-    t = node.type
-    if t == "pool":
-        text = f"{layer.pool} pooling {layer.size_x}x{layer.size_x}, stride {layer.stride}"
-    elif t == "cmpool":
-        text = f"cross-map {layer.pool} pooling"
-    elif t == "cmrnorm":
-        text = f"response normalisation (n={layer.size})"
-    elif t in ("rnorm", "cnorm"):
-        text = f"{'contrast' if t == 'cnorm' else 'local response'} normalisation ({layer.size}x{layer.size})"
-    elif t == "neuron":
-        text = neuron_text(layer.neuron)
-    elif t in ("dropout", "dropout2"):
-        text = f"dropout {1 - layer.keep:g}"
-    elif t in styles.MERGE_TYPES:
-        text = {"eltsum": "sum", "eltmax": "max", "sum": "channel sum"}.get(t, t)
-    else:
-        text = t
+    text = kind_of(node.type).drawing.annotation(layer)
     neuron = getattr(layer, "neuron", None)
-    if neuron is not None and t != "neuron":
+    if neuron is not None and node.type != "neuron":
         text += f" + {neuron_text(neuron)}"
     return text[0].upper() + text[1:]
 
@@ -159,7 +140,7 @@ def figure2_graph(net: Net) -> graphviz.Digraph:
 
     for stage in fig.stages:
         if stage.kind == "input":
-            add_node(g, stage, styles.KIND_COLOURS["data"])
+            add_node(g, stage, styles.kind_colour("data"))
     for lane in fig.lanes:
         background, fill = styles.lane_colours(lane)
         with g.subgraph(name=f"cluster_gpu{lane}") as c:

@@ -10,44 +10,16 @@ from __future__ import annotations
 import graphviz
 
 from alexspec.draw import styles
-from alexspec.ir import (
-    ConvLayer, CostLayer, CrossMapNormLayer, CrossMapPoolLayer, DropoutLayer, FcLayer, LocalLayer,
-    NeuronLayer, PoolLayer, SfcLayer,
-)
+from alexspec.layers import kind_of
 from alexspec.net import Net, Node
 
 
-def _join(values: tuple, default: object = "") -> str:
-    vals = list(dict.fromkeys(values)) or [default]
-    return "/".join(str(v) for v in vals)
-
-
 def _details(node: Node) -> list[str]:
-    """The lines that define a layer, as Caffe's draw_net writes them."""
+    """The lines that define a layer, as Caffe's draw_net writes them (its family's drawing)."""
     layer = node.layer
-    lines: list[str] = []
-    if isinstance(layer, (ConvLayer, LocalLayer)):
-        k = _join(layer.filter_size)
-        lines.append(f"kernel {k}x{k} / stride {_join(layer.stride, 1)} / pad {_join(layer.padding, 0)}")
-        lines.append(f"filters {_join(layer.filters)}" + (
-            f" x {_join(layer.groups)} groups" if any(g > 1 for g in layer.groups) else ""))
-    elif isinstance(layer, (FcLayer, SfcLayer)):
-        lines.append(f"outputs {layer.outputs}")
-    elif isinstance(layer, PoolLayer):
-        lines.append(f"{layer.pool.upper()} {layer.size_x}x{layer.size_x} / stride {layer.stride}")
-    elif isinstance(layer, CrossMapPoolLayer):
-        lines.append(f"{layer.pool.upper()} over {layer.size} maps / stride {layer.stride}")
-    elif isinstance(layer, CrossMapNormLayer) or node.type in ("rnorm", "cnorm"):
-        lines.append(f"size {layer.size}" + (f" / scale {layer.scale:g}" if layer.scale else "")
-                     + (f" / pow {layer.pow:g}" if layer.pow else ""))
-    elif isinstance(layer, DropoutLayer):
-        lines.append(f"keep {layer.keep:g}")
-    elif isinstance(layer, NeuronLayer):
-        lines.append(str(layer.neuron))
-    elif isinstance(layer, CostLayer):
-        lines.append(f"coeff {layer.coeff:g} / top-{layer.topk}")
+    lines = list(kind_of(node.type).drawing.details(layer))
     neuron = getattr(layer, "neuron", None)
-    if neuron is not None and not isinstance(layer, NeuronLayer):
+    if neuron is not None and node.type != "neuron":
         lines.append(f"neuron {neuron}")
     return lines
 

@@ -1,35 +1,13 @@
-"""Colours, fonts and text escaping shared by the two drawing styles."""
+"""Colours, fonts and text escaping shared by the two drawing styles. A layer type's own colour,
+detail lines and link text are in its family file (`alexspec/layers/`, read via the registry)."""
 
 from __future__ import annotations
 
 import html
 
+from alexspec.layers import kind_of
+
 FONT = "Helvetica"
-
-# Fill colour by layer kind: Caffe draw_net's colours for conv, pool and fc; greens and blues for
-# the elementwise and normalisation layers; grey for data.
-KIND_COLOURS: dict[str, str] = {
-    "data": "#D9D9D9",
-    "conv": "#FF5050",
-    "local": "#FF7F7F",
-    "pool": "#FF9900",
-    "cmpool": "#FFB84D",
-    "fc": "#CC33FF",
-    "sfc": "#DD77FF",
-    "neuron": "#90EE90",
-    "cmrnorm": "#7FC8F8",
-    "rnorm": "#7FC8F8",
-    "cnorm": "#A6D8FA",
-    "dropout": "#B5E8B5",
-    "dropout2": "#B5E8B5",
-    "softmax": "#FFE680",
-    "cost": "#F2D16B",
-    "merge": "#C6E2FF",  # eltsum, eltmax, concat, pass, sum
-    "image": "#E6E6E6",  # cuda-convnet's image-manipulation layers
-}
-
-MERGE_TYPES = ("eltsum", "eltmax", "concat", "pass", "sum")
-IMAGE_OP_TYPES = ("nailbed", "blur", "resize", "rgb2yuv", "rgb2lab", "rscale", "href", "crop")
 
 # Lane colours for Figure 2 (GPU 0, 1, ...): pale backgrounds and the box fills drawn on them.
 LANE_BACKGROUNDS = ("#EEF4FB", "#FDF1EC", "#EFF8EE", "#F6F0FA", "#FBF8E8", "#EDF7F7")
@@ -40,14 +18,8 @@ CROSS_GPU_EDGE = {"color": "#D62728", "style": "dashed", "penwidth": "2.0", "con
 
 
 def kind_colour(layer_type: str) -> str:
-    """The fill colour of a layer of this type."""
-    if layer_type.startswith("cost."):
-        return KIND_COLOURS["cost"]
-    if layer_type in MERGE_TYPES:
-        return KIND_COLOURS["merge"]
-    if layer_type in IMAGE_OP_TYPES:
-        return KIND_COLOURS["image"]
-    return KIND_COLOURS.get(layer_type, "#FFFFFF")
+    """The fill colour of a layer of this type (its family file's drawing, via the registry)."""
+    return kind_of(layer_type).drawing.colour
 
 
 def lane_colours(gpu: int) -> tuple[str, str]:
