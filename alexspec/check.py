@@ -240,8 +240,8 @@ def _place(ctx: _Ctx) -> dict[str, tuple[int, ...]]:
 
 
 def _data_shape(ctx: _Ctx, layer: ir.DataLayer, inner: int | None) -> Shape | None:
-    if layer.data_idx != 0:
-        return Shape(1)
+    if layer.data_idx == 1 or (layer.data_idx != 0 and layer.channels is None):
+        return Shape(1)  # labels (cuda-convnet2: a data layer with channels= is an image input)
     channels = layer.channels
     if channels is None:  # the first reader that declares its input channels says it
         for other in ctx.spec.layers:

@@ -27,6 +27,9 @@ def _spec_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
     p.add_argument("--allow-code", action="store_true",
                    help="accept initWFunc/initBFunc/initCFunc keys (checked only: nothing imports or "
                         "runs them, and build/run refuse them as not supported yet)")
+    p.add_argument("--lenient", action="store_true",
+                   help="ignore, with a warning, the keys cuda-convnet itself ignored (keys a layer type "
+                        "does not read, definition keys in the layer params file)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,8 +102,14 @@ def _load(args: argparse.Namespace):
 
     return alexspec.load(
         args.spec or DEFAULT_SPEC, params=args.layer_params, inner_size=args.inner_size,
-        allow_code=args.allow_code,
+        allow_code=args.allow_code, lenient=args.lenient,
     )
+
+
+def _warn(net, console: Console) -> None:
+    """The located warnings of the front end, on stderr before the result."""
+    for d in net.warnings:
+        console.error_text(d.render())
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
@@ -108,6 +117,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from alexspec.report import check_report
 
     net = _load(args)
+    _warn(net, console)
     console.print(check_report(net))
     return 0
 
@@ -117,6 +127,7 @@ def cmd_draw(args: argparse.Namespace, console: Console) -> int:
     from alexspec.draw import draw
 
     net = _load(args)
+    _warn(net, console)
     out = Path(args.output or Path(net.path).with_suffix(".svg").name)
     result = draw(net, out, style=args.style)
     console.print(result)
@@ -130,7 +141,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     opts = RunOptions(
         spec=args.spec, layer_params=args.layer_params, inner_size=args.inner_size,
-        allow_code=args.allow_code, data=args.data, gpu=args.gpu, epochs=args.epochs, mini=args.mini,
+        allow_code=args.allow_code, lenient=args.lenient, data=args.data, gpu=args.gpu, epochs=args.epochs, mini=args.mini,
         max_batches=args.max_batches, train_subset=args.train_subset, test_subset=args.test_subset,
         save_path=args.save_path, load_file=args.load_file, test_freq=args.test_freq,
         multiview_test=True if args.multiview_test else None, color_noise=args.color_noise,

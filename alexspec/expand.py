@@ -22,11 +22,12 @@ from string import ascii_lowercase
 
 from alexspec.errors import Diagnostic, Span, SpecError
 from alexspec.fields import SPLIT_KEYS, layer_fields, layer_models
+from alexspec.layers import kinds
 from alexspec.parse import RawFile, RawItem, RawSection
 from alexspec.values import split_list
 
 DEFAULTS_SECTION = "*"
-# Keys that shape the network: a params file may not change them.
+# Keys of every section that place it in the network (never read from a params file).
 _ARCHITECTURE_KEYS = ("type", "inputs", "gpu") + SPLIT_KEYS
 
 
@@ -38,6 +39,7 @@ class Expanded:
     layers: list[RawSection]
     settings: RawSection | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    warnings: list[Diagnostic] = field(default_factory=list)
 
 
 def _type_of(sec: RawSection) -> str | None:
@@ -163,29 +165,68 @@ def _merge(target: RawSection, items: list[RawItem]) -> None:
         target.items = [i for i in target.items if i.lkey != new.lkey] + [new]
 
 
+def params_file_keys(type_: str) -> dict[str, str]:
+    """Lower-cased key -> spelling of the keys cuda-convnet read from the layer params file for
+    this type (its family's `params`: `add_params` in cuda-convnet's layer.py)."""
+    kind = kinds()[type_]
+    return {(kind.model.model_fields[n].alias or n).lower(): kind.model.model_fields[n].alias or n
+            for n in sorted(kind.params_keys)}
+
+
+def _params_items(sec: RawSection, type_: str | None, diags: list[Diagnostic], warnings: list[Diagnostic],
+                  lenient: bool) -> list[RawItem]:
+    """The items of a params section that cuda-convnet would have read for a layer of `type_`
+    (None: `[*]`, any type's). Architecture keys are errors (or, with `lenient`, warnings and
+    ignored, as cuda-convnet ignored them); keys no type takes are left to validate."""
+    if type_ in kinds():
+        allowed = params_file_keys(type_)
+        fields = layer_fields(type_)
+    else:
+        allowed = {k: v for t in kinds() for k, v in params_file_keys(t).items()}
+        fields = {k: fs for t in kinds() for k, fs in layer_fields(t).items()}
+    keep = []
+    for i in sec.items:
+        if i.lkey in allowed or (i.lkey not in fields and i.lkey not in _ARCHITECTURE_KEYS):
+            keep.append(i)
+            continue
+        what = f"type={type_}" if type_ in kinds() else "any layer type"
+        listed = ", ".join(sorted(allowed.values())) or "nothing"
+        msg = (f"[{sec.name}]: {i.key}= belongs in the layer definition file: cuda-convnet reads only "
+               f"{listed} from a layer params file for {what}, and would have ignored it")
+        if lenient:
+            warnings.append(Diagnostic(i.key_span, "params-key", msg + " (ignored: --lenient)",
+                                       "move it to the layer definition file", severity="warning"))
+        else:
+            diags.append(Diagnostic(i.key_span, "params-key", msg,
+                                    "move it to the layer definition file, or pass --lenient to ignore it "
+                                    "as cuda-convnet did"))
+    return keep
+
+
 def _apply_params(params: RawFile, layers: list[RawSection], columns_of: dict[str, int],
-                  defaults: list[RawItem], diags: list[Diagnostic]) -> None:
+                  defaults: list[RawItem], diags: list[Diagnostic], warnings: list[Diagnostic],
+                  lenient: bool) -> None:
     by_name = {s.name: s for s in layers}
     for sec in params.sections:
-        bad = [i for i in sec.items if i.lkey in _ARCHITECTURE_KEYS]
-        for i in bad:
-            diags.append(Diagnostic(i.key_span, "params-key",
-                                    f"[{sec.name}]: {i.key}= belongs in the layer definition file, "
-                                    "not in the layer params file"))
-        items = [i for i in sec.items if i.lkey not in _ARCHITECTURE_KEYS]
         if sec.name == DEFAULTS_SECTION:
+            items = _params_items(sec, None, diags, warnings, lenient)
             defaults[:] = [d for d in defaults if d.lkey not in {i.lkey for i in items}] + items
             continue
         if sec.name in by_name:
-            _merge(by_name[sec.name], items)
+            targets = [by_name[sec.name]]
         elif sec.name in columns_of:
-            for k in range(columns_of[sec.name]):
-                _merge(by_name[sec.name + ascii_lowercase[k]], items)
+            targets = [by_name[sec.name + ascii_lowercase[k]] for k in range(columns_of[sec.name])]
         else:
             near = difflib.get_close_matches(sec.name, list(by_name) + list(columns_of), n=1)
-            diags.append(Diagnostic(sec.span, "unknown-layer",
-                                    f"layer params section [{sec.name}] names no layer of {_params_target(layers)}",
-                                    f"did you mean [{near[0]}]?" if near else None))
+            warnings.append(Diagnostic(
+                sec.span, "unknown-layer",
+                f"layer params section [{sec.name}] names no layer of {_params_target(layers)}; ignored, "
+                "as cuda-convnet ignored it", f"did you mean [{near[0]}]?" if near else "delete the section",
+                severity="warning"))
+            continue
+        items = _params_items(sec, _type_of(targets[0]), diags, warnings, lenient)
+        for target in targets:
+            _merge(target, items)
 
 
 def _params_target(layers: list[RawSection]) -> str:
@@ -214,13 +255,16 @@ def _apply_defaults(defaults: list[RawItem], layers: list[RawSection], diags: li
                                     f"did you mean {known[near[0]]!r}?" if near else None))
 
 
-def expand(spec: RawFile, params: RawFile | None = None) -> Expanded:
+def expand(spec: RawFile, params: RawFile | None = None, *, lenient: bool = False) -> Expanded:
     """Apply the extensions to a parsed definition file (and params file).
 
-    Raises SpecError with every problem found (bad `columns`/`connect`, a params section that
-    names no layer, a `[*]` key no layer takes, two layers with one name after the split).
+    Raises SpecError with every problem found (bad `columns`/`connect`, a definition key in the
+    params file, a `[*]` key no layer takes, two layers with one name after the split). A params
+    section that names no layer is a warning (`Expanded.warnings`), as are, with `lenient`, the
+    definition keys of a params file (cuda-convnet ignored both).
     """
     diags: list[Diagnostic] = []
+    warnings: list[Diagnostic] = list(spec.warnings) + (list(params.warnings) if params else [])
     sources = {spec.path: spec.text}
     if params is not None:
         sources[params.path] = params.text
@@ -253,8 +297,8 @@ def expand(spec: RawFile, params: RawFile | None = None) -> Expanded:
                                     f"of the section at line {seen[sec.name].span.line})"))
         seen.setdefault(sec.name, sec)
     if params is not None:
-        _apply_params(params, layers, columns_of, defaults, diags)
+        _apply_params(params, layers, columns_of, defaults, diags, warnings, lenient)
     _apply_defaults(defaults, layers, diags)
     if diags:
-        raise SpecError(diags, sources)
-    return Expanded(spec.path, layers, settings, sources)
+        raise SpecError(diags + warnings, sources)
+    return Expanded(spec.path, layers, settings, sources, warnings)

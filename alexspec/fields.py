@@ -19,7 +19,7 @@ from alexspec import ir
 from alexspec.layers import kinds
 
 # Tuple fields that are not one entry per input (cuda-convnet does not broadcast them).
-_NOT_PER_INPUT = {"inputs", "gpu", "weight_source"}
+_NOT_PER_INPUT = {"inputs", "gpu", "weight_source", "children"}
 # Fields set by validate itself, never by a key.
 _INTERNAL = {"name", "span", "spans"}
 # The keys that name Python code to run (refused unless allow_code).

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 
+from alexspec.errors import Diagnostic
 from alexspec.ir import AnyLayer, RunSettings, Spec
 from alexspec.layers.base import INIT_KEYS, WEIGHT_PARAMS_KEYS
 from alexspec.shapes import Shape
@@ -112,6 +113,7 @@ class Net:
     spec: Spec
     nodes: tuple[Node, ...]
     source_text: str = ""
+    warnings: tuple[Diagnostic, ...] = ()  # located, what cuda-convnet accepted silently
 
     @cached_property
     def _by_name(self) -> dict[str, Node]:

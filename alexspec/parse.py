@@ -3,7 +3,8 @@
 The lark grammar (`grammar.lark`) reads ConfigParser's INI dialect; the transformer below only
 records what was written and where. Nothing is validated here, except what ConfigParser itself
 refused: text that is not a section, an item or a comment, and an item before the first section.
-Duplicate sections and keys are reported (ConfigParser silently merged or overwrote them).
+A section given twice is an error; a key given twice keeps the last value, as Python 2's
+ConfigParser did, with a located warning.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class RawFile:
     path: str
     text: str
     sections: list[RawSection]
+    warnings: list[Diagnostic] = field(default_factory=list)  # what ConfigParser accepted silently
 
 
 class _Build(Transformer):
@@ -123,8 +125,9 @@ def _syntax_diagnostic(path: str, text: str, e: UnexpectedInput) -> Diagnostic:
 def parse(text: str, path: str = "<string>") -> RawFile:
     """Parse one layer definition or layer params file.
 
-    Raises SpecError (code `syntax`, `duplicate-section`, `duplicate-key`, `no-section`) with
-    every problem found; the text is otherwise taken as written.
+    Raises SpecError (code `syntax`, `duplicate-section`, `no-section`) with every problem
+    found; the text is otherwise taken as written. A key set twice keeps its last value and adds
+    a `duplicate-key` warning to `RawFile.warnings`.
     """
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -135,6 +138,7 @@ def parse(text: str, path: str = "<string>") -> RawFile:
         raise SpecError([_syntax_diagnostic(path, text, e)], {path: text}) from None
 
     diags: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
     sections: list[RawSection] = []
     seen: dict[str, RawSection] = {}
     for entry in entries:
@@ -158,12 +162,12 @@ def parse(text: str, path: str = "<string>") -> RawFile:
             sec = sections[-1]
             prev = sec.get(item.key)
             if prev is not None:
-                diags.append(Diagnostic(item.key_span, "duplicate-key",
-                                        f"[{sec.name}]: key {item.key!r} is set twice "
-                                        f"(first at line {prev.key_span.line})",
-                                        "keep one of them"))
-                continue
+                warnings.append(Diagnostic(item.key_span, "duplicate-key",
+                                           f"[{sec.name}]: key {item.key!r} is set twice (first at line "
+                                           f"{prev.key_span.line}); the last value is used, as cuda-convnet's "
+                                           "ConfigParser did", "delete one of them", severity="warning"))
+                sec.items.remove(prev)
             sec.items.append(item)
     if diags:
-        raise SpecError(diags, {path: text})
-    return RawFile(path, text, sections)
+        raise SpecError(diags + warnings, {path: text})
+    return RawFile(path, text, sections, warnings)

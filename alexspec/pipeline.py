@@ -63,10 +63,12 @@ def _merge_columns(diags: list[Diagnostic]) -> list[Diagnostic]:
 
 def loads(text: str, path: str = "<string>", params_text: str | None = None,
           params_path: str | None = None, *, inner_size: int | None = None,
-          allow_code: bool = False) -> Net:
+          allow_code: bool = False, lenient: bool = False) -> Net:
     """`load` from text (a checkpoint keeps the spec text; the runtime rebuilds the Net from it).
 
-    `path` and `params_path` only name the texts in diagnostics. Raises SpecError.
+    `path` and `params_path` only name the texts in diagnostics. Raises SpecError. `lenient`
+    turns what cuda-convnet itself ignored (keys a layer type does not read, definition keys in
+    the params file) into warnings; `Net.warnings` holds every warning.
 
     Not thread-safe: it turns Python's cyclic garbage collector off for the whole process while
     it runs (and back on after, if it was on), so another thread that loads at the same time, or
@@ -77,7 +79,7 @@ def loads(text: str, path: str = "<string>", params_text: str | None = None,
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _loads(text, path, params_text, params_path, inner_size, allow_code)
+        return _loads(text, path, params_text, params_path, inner_size, allow_code, lenient)
     except SpecError as e:
         if len(e.diagnostics) < 2:
             raise
@@ -89,7 +91,7 @@ def loads(text: str, path: str = "<string>", params_text: str | None = None,
 
 
 def _loads(text: str, path: str, params_text: str | None, params_path: str | None,
-           inner_size: int | None, allow_code: bool) -> Net:
+           inner_size: int | None, allow_code: bool, lenient: bool) -> Net:
     sources = {path: text}
     spec_raw = parse(text, path)
     params_raw = None
@@ -97,22 +99,27 @@ def _loads(text: str, path: str, params_text: str | None, params_path: str | Non
         params_path = params_path or "<params>"
         sources[params_path] = params_text
         params_raw = parse(params_text, params_path)
-    expanded = expand(spec_raw, params_raw)
-    spec = validate(expanded, allow_code=allow_code)
-    return check(spec, inner_size=inner_size, sources=sources, source_text=text)
+    expanded = expand(spec_raw, params_raw, lenient=lenient)
+    spec = validate(expanded, allow_code=allow_code, lenient=lenient)
+    warnings = sorted(expanded.warnings, key=lambda d: (d.span.path != path, d.span))
+    try:
+        net = check(spec, inner_size=inner_size, sources=sources, source_text=text)
+    except SpecError as e:
+        raise SpecError(e.diagnostics + warnings, e.sources) from None
+    return replace(net, warnings=tuple(warnings))
 
 
 def load(path: str, params: str | None = None, *, inner_size: int | None = None,
-         allow_code: bool = False) -> Net:
+         allow_code: bool = False, lenient: bool = False) -> Net:
     """Read a layer definition file (and optionally a layer params file) into a checked `Net`.
 
     `inner_size` (`--inner-size`) overrides the spec's `[net] innerSize`; `allow_code` lets
     `initWFunc`-style keys through the front end (they are only checked: nothing imports or runs
-    them, and the compiler refuses them as not supported yet). Raises SpecError with every
-    located diagnostic of the first failing stage. Not thread-safe (see `loads`).
+    them, and the compiler refuses them as not supported yet); `lenient` as in `loads`. Raises
+    SpecError with every located diagnostic of the first failing stage. Not thread-safe (see `loads`).
     """
     path = str(path)
     text = read_source(path, "layer definition")
     params_text = read_source(str(params), "layer params") if params is not None else None
     return loads(text, path, params_text, str(params) if params is not None else None,
-                 inner_size=inner_size, allow_code=allow_code)
+                 inner_size=inner_size, allow_code=allow_code, lenient=lenient)

@@ -8,6 +8,7 @@ mapped back to the span of the key, the value or the list entry they are about.
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -139,15 +140,25 @@ def _pydantic_diags(s: _Section, err: ValidationError) -> list[Diagnostic]:
     return out
 
 
-def _unknown_key(s: _Section, item: RawItem, fields: dict[str, FieldSpec], kind: str) -> Diagnostic:
+# What the hint of an unknown key in a layer section adds: cuda-convnet's parsers read the keys
+# they know from ConfigParser and never looked at the rest.
+IGNORED_BY_CUDA_CONVNET = "cuda-convnet itself would have ignored this key; --lenient ignores it with a warning"
+
+
+def _unknown_key(s: _Section, item: RawItem, fields: dict[str, FieldSpec], kind: str,
+                 ignored_by_cuda_convnet: bool = False) -> Diagnostic:
     allowed = sorted(fs.key for k, fs in fields.items() if k != "type" and k not in CODE_HOOKS)
-    near = difflib.get_close_matches(item.lkey, [a.lower() for a in allowed], n=1, cutoff=0.6)
+    near = difflib.get_close_matches(item.lkey, [a.lower() for a in allowed if a.lower() != item.lkey],
+                                     n=1, cutoff=0.6)
     hint = f"did you mean {fields[near[0]].key!r}? " if near else ""
     hint += f"{kind} takes: " + ", ".join(allowed)
+    if ignored_by_cuda_convnet:
+        hint += f"; {IGNORED_BY_CUDA_CONVNET}"
     return s.diag(item.key_span, "unknown-key", f"unknown key {item.key!r}", hint)
 
 
-def _validate_layer(sec: RawSection, allow_code: bool, diags: list[Diagnostic]) -> ir.Layer | None:
+def _validate_layer(sec: RawSection, allow_code: bool, diags: list[Diagnostic],
+                    warnings: list[Diagnostic], lenient: bool) -> ir.Layer | None:
     s = _Section(sec, f"layer '{sec.name}'")
     type_item = sec.get("type")
     known = sorted(layer_models())
@@ -181,9 +192,13 @@ def _validate_layer(sec: RawSection, allow_code: bool, diags: list[Diagnostic]) 
                                 "alexspec checks it but never imports it (build refuses it)"))
             continue
         fs = fields.get(item.lkey)
+        if fs is None and lenient:
+            d = _unknown_key(s, item, fields, f"type={type_}")
+            warnings.append(replace(d, message=d.message + " (ignored: --lenient)", severity="warning"))
+            continue
         if fs is None:
             s.unknown_keys = True
-            diags.append(_unknown_key(s, item, fields, f"type={type_}"))
+            diags.append(_unknown_key(s, item, fields, f"type={type_}", ignored_by_cuda_convnet=True))
             continue
         _read_item(s, item, fs, n_inputs, diags)
     for key, value in _PER_INPUT_DEFAULTS.items():
@@ -220,10 +235,14 @@ def _validate_settings(sec: RawSection, diags: list[Diagnostic]) -> ir.RunSettin
         return None
 
 
-def validate(expanded: Expanded, *, allow_code: bool = False) -> ir.Spec:
-    """Turn expanded sections into a validated `Spec`. Raises SpecError with every problem."""
+def validate(expanded: Expanded, *, allow_code: bool = False, lenient: bool = False) -> ir.Spec:
+    """Turn expanded sections into a validated `Spec`. Raises SpecError with every problem.
+
+    With `lenient`, a key a layer type does not take is a warning (added to
+    `expanded.warnings`) and ignored, as cuda-convnet ignored it.
+    """
     diags: list[Diagnostic] = []
-    layers = [_validate_layer(sec, allow_code, diags) for sec in expanded.layers]
+    layers = [_validate_layer(sec, allow_code, diags, expanded.warnings, lenient) for sec in expanded.layers]
     settings = ir.RunSettings()
     if expanded.settings is not None:
         settings = _validate_settings(expanded.settings, diags) or settings
@@ -231,6 +250,6 @@ def validate(expanded: Expanded, *, allow_code: bool = False) -> ir.Spec:
         diags.append(Diagnostic(Span(expanded.path, 1, 1), "empty", "the file defines no layers",
                                 "a spec has [name] sections with type=..."))
     if diags:
-        raise SpecError(diags, expanded.sources)
+        raise SpecError(diags + expanded.warnings, expanded.sources)
     return ir.Spec(path=expanded.path, layers=tuple(layers), settings=settings,
                    settings_span=expanded.settings.span if expanded.settings else None)

@@ -35,6 +35,7 @@ class RunOptions:
     layer_params: str | None = None
     inner_size: int | None = None
     allow_code: bool = False
+    lenient: bool = False  # ignore, with warnings, the keys cuda-convnet ignored (alexspec.load)
     data: str | None = None
     gpu: str = "auto"
     epochs: float | None = None
@@ -80,10 +81,11 @@ def check_options(opts: RunOptions) -> None:
 
 
 def _net(text: str, path: str, params_text: str | None, params_path: str | None,
-         inner_size: int | None, allow_code: bool) -> Net:
+         inner_size: int | None, allow_code: bool, lenient: bool = False) -> Net:
     from alexspec.pipeline import loads
 
-    return loads(text, path, params_text, params_path, inner_size=inner_size, allow_code=allow_code)
+    return loads(text, path, params_text, params_path, inner_size=inner_size, allow_code=allow_code,
+                 lenient=lenient)
 
 
 def working_size(net: Net, inner: int) -> int:
@@ -153,7 +155,8 @@ def run(opts: RunOptions, reporter: Reporter) -> RunResult:
     spec_text = read_source(opts.spec, "layer definition")
     params_text = read_source(opts.layer_params, "layer params") if opts.layer_params else None
     # The params file is re-read now, also on resume, as cuda-convnet did.
-    net = _net(spec_text, opts.spec, params_text, opts.layer_params, opts.inner_size, opts.allow_code)
+    net = _net(spec_text, opts.spec, params_text, opts.layer_params, opts.inner_size, opts.allow_code,
+               opts.lenient)
     resume, resume_path = None, None
     if opts.load_file:
         resume_path, resume = ckpt.resolve(Path(opts.load_file), reporter.warn)

@@ -181,10 +181,12 @@ def test_params_file_merges_and_overrides():
 
 
 def test_params_section_naming_no_layer():
+    # cuda-convnet never read a params section naming no layer: a warning; type= stays an error
     with pytest.raises(SpecError) as e:
         spec_of(COMPACT, "[c3]\nepsW=0.1\n\n[out]\ntype=fc\n")
     ds = e.value.diagnostics
-    assert [(d.code, d.span.path, d.span.line) for d in ds] == [("unknown-layer", "p.cfg", 1), ("params-key", "p.cfg", 5)]
+    assert [(d.code, d.severity, d.span.path, d.span.line) for d in ds] == [
+        ("params-key", "error", "p.cfg", 5), ("unknown-layer", "warning", "p.cfg", 1)]
 
 
 @pytest.mark.parametrize("change, code, at", [

@@ -67,8 +67,18 @@ def test_item_before_first_section():
 
 def test_duplicates_all_reported():
     ds = _error("[a]\ntype=conv\nTYPE=fc\n[b]\n[a]\n")
-    assert [(d.code, d.span.line) for d in ds] == [("duplicate-key", 3), ("duplicate-section", 5)]
-    assert "line 2" in ds[0].message and "line 1" in ds[1].message
+    assert [(d.code, d.severity, d.span.line) for d in ds] == [
+        ("duplicate-section", "error", 5), ("duplicate-key", "warning", 3)]
+    assert "line 1" in ds[0].message and "line 2" in ds[1].message
+
+
+def test_a_key_given_twice_keeps_the_last_with_a_located_warning():
+    # Python 2's ConfigParser kept the last value; cuda-convnet files rely on it
+    raw = parse("[a]\ntype=conv\nTYPE=fc\n", "x.cfg")
+    assert raw.sections[0].get("type").value == "fc" and len(raw.sections[0].items) == 1
+    (w,) = raw.warnings
+    assert (w.severity, w.code, w.span.line, w.span.column) == ("warning", "duplicate-key", 3, 1)
+    assert "the last value is used" in w.message
 
 
 def test_rendered_error_has_path_line_col_and_caret():
