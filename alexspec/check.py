@@ -7,6 +7,7 @@ defined below their reader, cycles) stop the stage before shapes, since shapes n
 from __future__ import annotations
 
 import difflib
+import re
 
 from alexspec import ir
 from alexspec.errors import Diagnostic, Span, SpecError
@@ -16,6 +17,9 @@ from alexspec.net import Net, Node, Shape
 from alexspec.shapes import Problem, infer
 from alexspec.values import split_list
 
+
+
+_INDEX = re.compile(r"[0-9]{1,4}")  # weightSource=name[k]: ASCII digits only (str.isdigit takes '²')
 
 
 class _Ctx:
@@ -38,7 +42,7 @@ class _Ctx:
         text = self.sources.get(span.path)
         if text is None or span.end_line != span.line:
             return span
-        lines = text.splitlines()
+        lines = text.split("\n")  # lines as the parser counts them
         if span.line > len(lines):
             return span
         value = lines[span.line - 1][span.column - 1:span.end_column - 1]
@@ -190,14 +194,14 @@ def _weight_source(ctx: _Ctx, layer: ir.Layer, i: int, src: str, by_name: dict[s
         return
     name, _, rest = src.partition("[")
     span = ctx.elem_span(layer, "weight_source", i, len(layer.weight_source))
-    if rest and not (rest.endswith("]") and rest[:-1].isdigit()):
+    if rest and not (rest.endswith("]") and _INDEX.fullmatch(rest[:-1])):
         ctx.add(span, "weight-source", layer, f"weightSource entry {src!r} is not name or name[index]")
         return
     other = by_name.get(name)
     if other is None or other.type not in ir.WEIGHT_TYPES:
         what = "is not defined" if other is None else f"is a {other.type} layer, which has no weights"
         ctx.add(span, "weight-source", layer, f"weightSource layer {name!r} {what}")
-    elif rest and int(rest[:-1]) >= len(other.inputs):
+    elif rest and int(rest[:-1]) >= len(other.inputs):  # at most 4 ASCII digits (_INDEX)
         ctx.add(span, "weight-source", layer,
                 f"weightSource {src!r}: '{name}' has only {len(other.inputs)} input(s)")
 
@@ -225,12 +229,13 @@ def _place(ctx: _Ctx) -> dict[str, tuple[int, ...]]:
                         f"its {len(gpus[layer.name])} replicas do not divide the "
                         f"{len(gpus[x])} replicas of input '{x}'")
     used = sorted({g for gs in gpus.values() for g in gs if g >= 0})
-    missing = sorted(set(range(used[-1] + 1)) - set(used)) if used else []
-    if missing:
-        first = next(layer for layer in ctx.spec.layers if layer.gpu and max(layer.gpu) > missing[0])
+    gap = next((k for k, g in enumerate(used) if g != k), None)  # no range(max gpu): gpu= may be huge
+    if gap is not None:
+        first = next(layer for layer in ctx.spec.layers if layer.gpu and max(layer.gpu) > gap)
+        shown = used if len(used) <= 8 else used[:4] + ["..."] + used[-2:]
         ctx.add(first.where("gpu"), "gpu", first,
-                f"gpu={max(first.gpu)} but no layer runs on logical GPU {missing[0]}",
-                f"logical GPUs are numbered from 0 without gaps; the spec uses {used}")
+                f"gpu={max(first.gpu)} but no layer runs on logical GPU {gap}",
+                f"logical GPUs are numbered from 0 without gaps; the spec uses {shown}")
     for layer in ctx.spec.layers:  # a data layer feeds every GPU that reads it
         if layer.type == "data":
             readers = sorted({g for other in ctx.spec.layers if layer.name in other.inputs

@@ -47,7 +47,9 @@ class Diagnostic:
         if text is not None:
             lines = text.split("\n")  # the parser counts lines on \n only
             if 1 <= self.span.line <= len(lines):
-                src = lines[self.span.line - 1].rstrip("\r").expandtabs(1)
+                # One printable character per column, so the caret sits under the span: a tab,
+                # form feed or other control character would move it (or the terminal's cursor).
+                src = "".join(c if c.isprintable() else " " for c in lines[self.span.line - 1].rstrip("\r"))
                 gutter = f"{self.span.line:>5} | "
                 width = 1
                 if self.span.end_line == self.span.line and self.span.end_column > self.span.column:

@@ -73,7 +73,7 @@ def _split_section(sec: RawSection, columns_of: dict[str, int], known: set[str],
     n = 1
     if cols_item is not None:
         v = cols_item.value.strip()
-        if not v.isdigit() or not 1 <= int(v) <= len(ascii_lowercase):
+        if not (v.isascii() and v.isdigit() and len(v) <= 2) or not 1 <= int(v) <= len(ascii_lowercase):
             diags.append(Diagnostic(cols_item.value_span, "columns",
                                     f"layer '{sec.name}': columns must be a whole number from 1 to 26 (got {v!r})"))
             return []

@@ -9,6 +9,7 @@ ConfigParser did, with a located warning.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
@@ -99,7 +100,7 @@ def _entry(path: str, entry: tuple) -> tuple:
 
 
 def _syntax_diagnostic(path: str, text: str, e: UnexpectedInput) -> Diagnostic:
-    lines = text.splitlines() or [""]
+    lines = text.split("\n")  # as the lexer counts lines: U+2028, \f, \x85 do not end one
     if isinstance(e, UnexpectedEOF) or e.line < 1:
         return Diagnostic(Span(path, len(lines), len(lines[-1]) + 1), "syntax",
                           "unexpected end of file")
@@ -116,8 +117,11 @@ def _syntax_diagnostic(path: str, text: str, e: UnexpectedInput) -> Diagnostic:
         return Diagnostic(Span(path, e.line, col, e.line, col + len(stripped)), "syntax",
                           f"expected 'key=value', a [section] header or a comment, got {stripped!r}", hint)
     else:
-        got = text[e.pos_in_stream] if isinstance(e, UnexpectedCharacters) else None
-        msg = "syntax error" + (f": unexpected {got!r}" if got and not got.isspace() else "")
+        got = line[e.column - 1] if 1 <= e.column <= len(line) else None
+        if got and (got.isspace() or not got.isprintable()):
+            msg = f"syntax error: unexpected character U+{ord(got):04X} ({unicodedata.name(got, 'control character')})"
+        else:
+            msg = "syntax error" + (f": unexpected {got!r}" if got else "")
         hint = "a line is `[name]`, `key=value`, `key: value` or a `#`/`;` comment"
     return Diagnostic(Span(path, e.line, e.column, e.line, e.column + 1), "syntax", msg, hint)
 

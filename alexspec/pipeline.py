@@ -30,7 +30,8 @@ def read_source(path: str, what: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        # The column in characters, as every other diagnostic counts it (not bytes).
+        col = len(raw[raw.rfind(b"\n", 0, e.start) + 1: e.start].decode("utf-8", errors="replace")) + 1
         raise SpecError([Diagnostic(Span(path, line, col), "encoding",
                                     f"the {what} file is not UTF-8 text (byte 0x{raw[e.start]:02x})")],
                         {path: raw.decode("utf-8", errors="replace")}) from None

@@ -38,10 +38,16 @@ TOKENS = [
     "type=net", "innerSize=0", "initWFunc=os.system(1)", "filters=0", "channels=", "sizeX=99",
     "stride=0", "padding=-5", "filterSize=1000", "outputs=1", "dataIdx=-1", "type=local",
     "type=cmrnorm", "type=cost.logreg", "type=sfc", "type=blur", "neuron=log[", "keep=2",
+    # the classes a random-mutation fuzz of 7,000 specs found (issue 10): non-ASCII digits, thousands
+    # of digits, huge and tiny numbers, control characters that are not line ends for the parser
+    "²", "٣", "１", "columns=²", "weightSource=fc0[²]", "9" * 3000, "1e-320", "1e308", "-1e308",
+    "gpu=99999999999", "gpu=1" + "0" * 30, "scale=nan", "scale=1e-320", "sizeX=-3", "initW=nan",
+    "momW=nan", "wc=inf", "\f", "\u2028", "\u2029", "\x0b", "\x85", "\x1b[2J",
 ]
 
 # Values that are wrong for most keys: zero, negative, huge, empty, fractional, lists.
-VALUES = ["0", "-1", "-16", "1e9", "", "0.5", "1,2", "x", "[", "relu", "nan", "99999999999"]
+VALUES = ["0", "-1", "-16", "1e9", "", "0.5", "1,2", "x", "[", "relu", "nan", "99999999999",
+          "²", "9" * 3000, "inf", "-inf", "1e-320", "\f1", "1\u2028"]
 
 _settings = settings(
     max_examples=200, deadline=None, derandomize=True, database=None,
@@ -61,10 +67,36 @@ def _check(text: str, inner_size: int | None = None) -> None:
             assert 1 <= d.span.line <= len(lines), (d.span, len(lines), d.message)
             width = len(lines[d.span.line - 1])
             assert 1 <= d.span.column <= width + 1, (d.span, width, d.message)
-            assert d.render({PATH: text})  # rendering never fails either
+            rendered = d.render({PATH: text})  # rendering never fails either
+            shown = rendered.split("\n")
+            if len(shown) > 2 and shown[1].startswith(f"{d.span.line:>5} | "):
+                # one printable character per column: the caret sits under the span
+                assert shown[1].isprintable(), repr(shown[1])
+                assert shown[2].index("^") - shown[2].index("|") - 2 == d.span.column - 1
         str(e)
     else:
         assert isinstance(net, Net)
+        _accepted_values_are_sane(net)
+
+
+def _accepted_values_are_sane(net: Net) -> None:
+    """An accepted spec never holds NaN or infinity, and every shape is positive."""
+    import math
+
+    def floats(v):
+        if isinstance(v, float):
+            yield v
+        elif isinstance(v, dict):
+            for x in v.values():
+                yield from floats(x)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                yield from floats(x)
+
+    for node in net:
+        assert all(math.isfinite(x) for x in floats(node.layer.model_dump())), node.layer
+        out = node.output
+        assert out.channels > 0 and out.height > 0 and out.width > 0, (node.name, out)
 
 
 @st.composite
@@ -134,6 +166,60 @@ def _with_key(text: str, section: str, key: str, value: str) -> str:
     if inside and not done:
         out.append(f"{key}={value}")
     return "\n".join(out)
+
+
+# Image layers and a second data path: the 7,000-spec fuzz found its crashes there.
+IMAGE_SEED = ("[data]\ntype=data\ndataIdx=0\nchannels=3\n\n[labels]\ntype=data\ndataIdx=1\n\n"
+              "[blur]\ntype=blur\ninputs=data\nchannels=3\nfilterSize=3\nstdev=1\n\n"
+              "[resize]\ntype=resize\ninputs=blur\nchannels=3\nscale=1.5\n\n"
+              "[crop]\ntype=crop\ninputs=resize\nchannels=3\nstartX=1\nsizeX=8\n\n"
+              "[nail]\ntype=nailbed\ninputs=crop\nchannels=3\nstride=2\n\n"
+              "[rscale]\ntype=rscale\ninputs=nail\nchannels=3\nmaxScale=1.5\ntgtSize=4\n\n"
+              "[conv1]\ntype=conv\ninputs=rscale\nchannels=3\nfilters=16\nfilterSize=3\ninitW=0.01\n\n"
+              "[fc]\ntype=fc\ninputs=conv1\noutputs=10\n\n[probs]\ntype=softmax\ninputs=fc\n\n"
+              "[cost]\ntype=cost.logreg\ninputs=labels,probs\n")
+
+
+def test_the_image_seed_is_valid() -> None:
+    assert isinstance(loads(IMAGE_SEED, path=PATH, inner_size=16), Net)
+
+
+def test_bad_numbers_in_every_key_of_every_image_and_weight_layer() -> None:
+    """Systematic: every plain key of the image seed's layers set to each crash class value."""
+    from alexspec.fields import layer_fields
+    from alexspec.parse import parse
+
+    values = ("²", "9" * 3000, "nan", "1e-320", "-3")
+    tried = 0
+    for sec in parse(IMAGE_SEED, PATH).sections:
+        for key, fs in layer_fields(sec.get("type").value).items():
+            if key in ("type", "inputs") or fs.element != "plain":
+                continue
+            for value in values:
+                _check(_with_key(IMAGE_SEED, sec.name, fs.key, value), 16)
+                tried += 1
+    assert tried > 200
+
+
+@settings(_settings, max_examples=40)
+@given(st.text(alphabet=st.characters(min_codepoint=0x80, max_codepoint=0x2FFF), min_size=1, max_size=6),
+       st.sampled_from([b"\x80", b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xf4\x90"]), st.integers(0, 40))
+def test_invalid_utf8_after_multibyte_text_is_located_in_characters(tmp_path_factory, text, junk, at) -> None:
+    from alexspec.pipeline import read_source
+
+    seed = SEEDS[1][0].split("\n")
+    line = min(at, len(seed) - 1)
+    prefix = "\n".join(seed[:line]) + ("\n" if line else "") + "# " + text
+    path = tmp_path_factory.mktemp("utf8") / "bad.cfg"
+    path.write_bytes(prefix.encode("utf-8") + junk + b"\n[x]\n")
+    try:
+        read_source(str(path), "layer definition")
+    except SpecError as e:
+        (d,) = e.diagnostics
+        assert (d.span.line, d.span.column) == (line + 1, len("# " + text) + 1)
+        assert d.render()
+    else:
+        raise AssertionError("invalid UTF-8 was accepted")
 
 
 def test_zero_and_negative_values_in_every_key_of_every_layer() -> None:

@@ -36,7 +36,7 @@ class Neuron(Frozen):
     """An elementwise activation: `neuron=relu`, `neuron=tanh[1.7159,0.6666]`."""
 
     kind: Literal[tuple(NEURON_PARAMS)]  # type: ignore[valid-type]
-    args: tuple[float, ...] = ()
+    args: tuple[Finite, ...] = ()
 
     def __str__(self) -> str:
         return self.kind + (f"[{','.join(f'{a:g}' for a in self.args)}]" if self.args else "")
