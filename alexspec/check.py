@@ -23,8 +23,8 @@ _INDEX = re.compile(r"[0-9]{1,4}")  # weightSource=name[k]: ASCII digits only (s
 
 
 class _Ctx:
-    def __init__(self, spec: ir.Spec, sources: dict[str, str]):
-        self.spec, self.sources = spec, sources
+    def __init__(self, spec: ir.Spec, sources: dict[str, str], failed: dict[str, tuple[str, ...]]):
+        self.spec, self.sources, self.failed = spec, sources, failed
         self.diags: list[Diagnostic] = []
         self.index = {layer.name: i for i, layer in enumerate(spec.layers)}
 
@@ -56,7 +56,7 @@ def _references(ctx: _Ctx) -> None:
     for layer in layers:
         graph[layer.name] = [x for x in layer.inputs if x in ctx.index]
         for i, x in enumerate(layer.inputs):
-            if x not in ctx.index:
+            if x not in ctx.index and x not in ctx.failed:  # a failed layer is reported already
                 near = difflib.get_close_matches(x, list(ctx.index), n=1)
                 ctx.add(ctx.input_span(layer, i), "undefined-input", layer, f"input layer {x!r} is not defined",
                         f"did you mean {near[0]!r}?" if near else "define it in a section above this one")
@@ -154,8 +154,8 @@ def _cycle_in(graph: dict[str, list[str]], comp: set[str], start: str) -> list[s
 def _structure(ctx: _Ctx) -> None:
     """Input counts, neurons, cost inputs and unused layers."""
     consumers: dict[str, int] = {n: 0 for n in ctx.index}
-    for layer in ctx.spec.layers:
-        for x in layer.inputs:
+    for inputs in [layer.inputs for layer in ctx.spec.layers] + list(ctx.failed.values()):
+        for x in inputs:
             consumers[x] = consumers.get(x, 0) + 1
     by_name = {layer.name: layer for layer in ctx.spec.layers}
     for layer in ctx.spec.layers:
@@ -198,6 +198,8 @@ def _weight_source(ctx: _Ctx, layer: ir.Layer, i: int, src: str, by_name: dict[s
         ctx.add(span, "weight-source", layer, f"weightSource entry {src!r} is not name or name[index]")
         return
     other = by_name.get(name)
+    if name in ctx.failed:
+        return  # its own problems are reported
     if other is None or other.type not in ir.WEIGHT_TYPES:
         what = "is not defined" if other is None else f"is a {other.type} layer, which has no weights"
         ctx.add(span, "weight-source", layer, f"weightSource layer {name!r} {what}")
@@ -279,14 +281,29 @@ def _attr(layer: ir.Layer, key: str) -> str:
     return key
 
 
+def _with_actual_channels(layer: ir.Layer, problems: list[Problem]) -> ir.Layer | None:
+    """The layer with `channels=` set to what its inputs give, when that is all that is wrong."""
+    if not all(p.code == "channels" and p.actual is not None for p in problems):
+        return None
+    channels = layer.channels
+    if isinstance(channels, tuple):
+        fixed = list(channels)
+        for p in problems:
+            fixed[p.index or 0] = p.actual
+        return layer.model_copy(update={"channels": tuple(fixed)})
+    return layer.model_copy(update={"channels": problems[0].actual})
+
+
 def check(spec: ir.Spec, *, inner_size: int | None = None, sources: dict[str, str] | None = None,
-          source_text: str = "") -> Net:
+          source_text: str = "", failed: dict[str, tuple[str, ...]] | None = None) -> Net:
     """Check a validated spec and derive placement and shapes.
 
     `inner_size` (the `--inner-size` option) overrides `[net] innerSize`. Raises SpecError with
-    every problem found.
+    every problem found. `failed` names the layers that did not validate (with the inputs their
+    sections write): they are not reported again, and the layers that read them are not checked
+    beyond their references.
     """
-    ctx = _Ctx(spec, sources or {})
+    ctx = _Ctx(spec, sources or {}, failed or {})
     _references(ctx)
     if ctx.diags:
         raise SpecError(ctx.diags, ctx.sources)
@@ -309,7 +326,14 @@ def check(spec: ir.Spec, *, inner_size: int | None = None, sources: dict[str, st
         res = infer(layer, ins, problems)
         for p in problems:
             ctx.add(_problem_span(ctx, layer, p), p.code, layer, p.message, p.hint)
-        if res is None or problems:
+        if problems:
+            fixed = _with_actual_channels(layer, problems)
+            if fixed is not None:  # a channels= mismatch only: go on with the channels the input gives,
+                res = infer(fixed, ins, [])  # so the layers below are checked in the same run
+                if res is not None:
+                    shapes[layer.name] = res.output
+            continue
+        if res is None:
             continue
         shapes[layer.name] = res.output
         nodes.append(Node(layer, gpus[layer.name], ins, res.output, res.params, res.macs))

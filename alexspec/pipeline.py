@@ -12,7 +12,7 @@ from alexspec.errors import Diagnostic, Span, SpecError
 from alexspec.expand import expand
 from alexspec.net import Net
 from alexspec.parse import parse
-from alexspec.validate import validate
+from alexspec.validate import validate_partial
 
 
 _LAYER = re.compile(r"^layer '([^']*)': ")
@@ -38,16 +38,16 @@ def read_source(path: str, what: str) -> str:
 
 
 def _merge_columns(diags: list[Diagnostic]) -> list[Diagnostic]:
-    """One diagnostic per place: the columns of a compact section share its text, so the same
-    problem found in `conv2a` and `conv2b` is reported once, naming both layers."""
+    """One diagnostic per problem: the columns of a compact section share its text, and a `[*]`
+    value reaches every layer that takes the key, so the same problem found in several layers
+    at one place is reported once, naming the layers."""
     out: list[Diagnostic] = []
     where: dict[tuple, int] = {}
     names: dict[int, list[str]] = {}
     for d in diags:
         m = _LAYER.match(d.message)
-        # Columns of one section are named <name>a, <name>b, ...: same place, same base name.
-        key = (d.span, d.code, m.group(1)[:-1]) if m else (d.span, d.code, d.message)
-        # A second problem of the same layer on the same line is its own diagnostic.
+        key = (d.span, d.code) if m else (d.span, d.code, d.message)
+        # A second problem of the same layer at the same place is its own diagnostic.
         if key in where and m and m.group(1) not in names[where[key]]:
             names[where[key]].append(m.group(1))
             continue
@@ -57,8 +57,11 @@ def _merge_columns(diags: list[Diagnostic]) -> list[Diagnostic]:
     for i, layer_names in names.items():
         if len(layer_names) > 1:
             d = out[i]
-            listed = ", ".join(f"'{n}'" for n in layer_names)
-            out[i] = replace(d, message=_LAYER.sub(f"layers {listed}: ", d.message, count=1))
+            shown = layer_names if len(layer_names) <= 6 else layer_names[:5]
+            listed = ", ".join(f"'{n}'" for n in shown)
+            if len(shown) < len(layer_names):
+                listed += f" and {len(layer_names) - len(shown)} more"
+            out[i] = replace(d, message=_LAYER.sub(lambda _: f"layers {listed}: ", d.message, count=1))
     return out
 
 
@@ -101,12 +104,15 @@ def _loads(text: str, path: str, params_text: str | None, params_path: str | Non
         sources[params_path] = params_text
         params_raw = parse(params_text, params_path)
     expanded = expand(spec_raw, params_raw, lenient=lenient)
-    spec = validate(expanded, allow_code=allow_code, lenient=lenient)
+    spec, diags, failed = validate_partial(expanded, allow_code=allow_code, lenient=lenient)
     warnings = sorted(expanded.warnings, key=lambda d: (d.span.path != path, d.span))
     try:
-        net = check(spec, inner_size=inner_size, sources=sources, source_text=text)
+        # Every error at once: the later checks run on the layers that validated.
+        net = check(spec, inner_size=inner_size, sources=sources, source_text=text, failed=failed)
     except SpecError as e:
-        raise SpecError(e.diagnostics + warnings, e.sources) from None
+        raise SpecError(diags + e.diagnostics + warnings, e.sources) from None
+    if diags:
+        raise SpecError(diags + warnings, sources)
     return replace(net, warnings=tuple(warnings))
 
 

@@ -47,6 +47,7 @@ class Problem:
     message: str
     hint: str | None = None
     index: int | None = None  # the input the problem is about, for per-input fields
+    actual: int | None = None  # a `channels` problem: the channels the input gives
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def declared(layer, s: Shape, out: list[Problem]) -> Shape | None:
     if img is None or img.channels != layer.channels:
         got = s.channels
         out.append(Problem("channels", "channels", f"channels={layer.channels} but input "
-                           f"{layer.inputs[0]!r} gives {got} channels ({s})", f"write channels={got}"))
+                           f"{layer.inputs[0]!r} gives {got} channels ({s})", f"write channels={got}",
+                           actual=got))
         return None
     return img
 

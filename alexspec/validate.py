@@ -44,13 +44,18 @@ def _bounds(s: "_Section", layer: ir.Layer, diags: list[Diagnostic]) -> bool:
         values = getattr(layer, name, ()) if name else ()
         if not isinstance(values, tuple):
             continue
+        seen: set[Span] = set()
         for i, v in enumerate(values):
             if (v <= low) if strict else (v < low):
                 ok = False
-                label = alias if len(values) == 1 else f"{alias}[{i}]"
+                span = s.elem_spans.get((alias, i), s.spans.get(alias, s.sec.span))
+                if span in seen:
+                    continue  # one value broadcast to every input: one problem
+                seen.add(span)
+                broadcast = len(values) == 1 or span == s.spans.get(alias)
+                label = alias if broadcast else f"{alias}[{i}]"
                 need = "positive" if strict else "0 or more"
-                diags.append(s.diag(s.elem_spans.get((alias, i), s.spans.get(alias, s.sec.span)), "value",
-                                    f"{label} must be {need} (got {v:g})"))
+                diags.append(s.diag(span, "value", f"{label} must be {need} (got {v:g})"))
     return ok
 
 
@@ -122,6 +127,7 @@ def _locate(s: _Section, loc: tuple) -> Span:
 
 def _pydantic_diags(s: _Section, err: ValidationError) -> list[Diagnostic]:
     out = []
+    seen: set[tuple[Span, str]] = set()
     for e in err.errors(include_url=False):
         loc = tuple(e["loc"])  # models are validated directly: no discriminator tag in loc
         key = str(loc[0]) if loc else "?"
@@ -133,10 +139,16 @@ def _pydantic_diags(s: _Section, err: ValidationError) -> list[Diagnostic]:
                 msg = f"{'.'.join(map(str, loc))} is missing"
             out.append(s.diag(_locate(s, loc), "missing-key", msg))
             continue
-        path = key + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc[1:])
+        span = _locate(s, loc)
+        if (span, e["msg"]) in seen:
+            continue  # one value broadcast to every input: one problem, not one per input
+        seen.add((span, e["msg"]))
+        broadcast = span == s.spans.get(key)  # the list entry is the whole value
+        path = key + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc[1:]
+                             if not (broadcast and isinstance(x, int)))
         got = e.get("input")
         shown = f" (got {got!r})" if isinstance(got, (str, int, float)) else ""
-        out.append(s.diag(_locate(s, loc), "value", f"{path}: {e['msg']}{shown}"))
+        out.append(s.diag(span, "value", f"{path}: {e['msg']}{shown}"))
     return out
 
 
@@ -241,6 +253,17 @@ def validate(expanded: Expanded, *, allow_code: bool = False, lenient: bool = Fa
     With `lenient`, a key a layer type does not take is a warning (added to
     `expanded.warnings`) and ignored, as cuda-convnet ignored it.
     """
+    spec, diags, _ = validate_partial(expanded, allow_code=allow_code, lenient=lenient)
+    if diags:
+        raise SpecError(diags + expanded.warnings, expanded.sources)
+    return spec
+
+
+def validate_partial(expanded: Expanded, *, allow_code: bool = False, lenient: bool = False
+                     ) -> tuple[ir.Spec, list[Diagnostic], dict[str, tuple[str, ...]]]:
+    """(the Spec of the layers that validated, every problem, failed layer name -> the input
+    names its section writes), so that the later checks can still run on the layers the problems
+    do not touch (every error at once)."""
     diags: list[Diagnostic] = []
     layers = [_validate_layer(sec, allow_code, diags, expanded.warnings, lenient) for sec in expanded.layers]
     settings = ir.RunSettings()
@@ -249,7 +272,12 @@ def validate(expanded: Expanded, *, allow_code: bool = False, lenient: bool = Fa
     if not expanded.layers:
         diags.append(Diagnostic(Span(expanded.path, 1, 1), "empty", "the file defines no layers",
                                 "a spec has [name] sections with type=..."))
-    if diags:
-        raise SpecError(diags + expanded.warnings, expanded.sources)
-    return ir.Spec(path=expanded.path, layers=tuple(layers), settings=settings,
+    failed = {}
+    for sec, layer in zip(expanded.layers, layers):
+        if layer is None:
+            item = sec.get("inputs")
+            names = split_list(item.value, item.value_span) if item is not None and item.value.strip() else []
+            failed[sec.name] = tuple(n for n, _ in names)
+    spec = ir.Spec(path=expanded.path, layers=tuple(x for x in layers if x is not None), settings=settings,
                    settings_span=expanded.settings.span if expanded.settings else None)
+    return spec, diags, failed

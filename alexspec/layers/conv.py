@@ -56,7 +56,7 @@ def filtered(layer, ins: tuple[Shape, ...], out: list[Problem]) -> Result | None
         if img is None or img.channels != c:
             got = s.channels if img is None or s.is_image else img.channels
             out.append(Problem("channels", "channels", f"channels={c} but input {layer.inputs[i]!r} gives "
-                               f"{got} channels ({s})", f"write channels={got}", index=i))
+                               f"{got} channels ({s})", f"write channels={got}", index=i, actual=got))
             continue
         if c > 3 and c % 4:
             out.append(Problem("channels", "divisibility", f"channels={c} must be at most 3 or a multiple of 4",
