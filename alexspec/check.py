@@ -247,8 +247,6 @@ def _place(ctx: _Ctx) -> dict[str, tuple[int, ...]]:
 
 
 def _data_shape(ctx: _Ctx, layer: ir.DataLayer, inner: int | None) -> Shape | None:
-    if layer.data_idx == 1 or (layer.data_idx != 0 and layer.channels is None):
-        return Shape(1)  # labels (cuda-convnet2: a data layer with channels= is an image input)
     channels = layer.channels
     if channels is None:  # the first reader that declares its input channels says it
         for other in ctx.spec.layers:
@@ -256,6 +254,9 @@ def _data_shape(ctx: _Ctx, layer: ir.DataLayer, inner: int | None) -> Shape | No
                 c = other.channels
                 channels = c[other.inputs.index(layer.name)] if isinstance(c, tuple) else c
                 break
+    if layer.data_idx == 1 or (layer.data_idx != 0 and channels is None):
+        # labels; cuda-convnet2's other data layers are images when they (or a reader) say channels=
+        return Shape(1)
     if inner is None:
         ctx.add(layer.span, "input-size", layer, "the input image size is not known",
                 "add innerSize=N to a section with type=net, or pass --inner-size N")

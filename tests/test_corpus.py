@@ -123,3 +123,12 @@ def test_keys_cuda_convnet_reads_are_accepted_with_its_meaning():
     net = loads(text, "t.cfg", inner_size=8)
     assert net["n1"].layer.blocked and net["d1"].layer.neuron.kind == "relu"
     assert net["cost"].layer.children == ("probs",) and net["probs"].layer.neuron.kind == "ident"
+
+
+def test_a_second_data_layer_read_as_images_takes_its_readers_channels():
+    # archconvnets' audio models: [normals] dataIdx=2 without channels=, read by a pool with channels=3
+    text = NET.replace("[labels]", "[normals]\ntype=data\ndataIdx=2\n\n[labels]").replace(
+        "inputs=conv1\noutputs=10", "inputs=conv1,pn\noutputs=10").replace(
+        "[fc]", "[pn]\ntype=pool\ninputs=normals\npool=avg\nsizeX=2\nstride=2\nchannels=3\n\n[fc]")
+    net = loads(text, "t.cfg", inner_size=8)
+    assert net["normals"].output == Shape(3, 8, 8) and net["pn"].output == Shape(3, 4, 4)
