@@ -45,7 +45,7 @@ class Blur(nn.Module):
     def __init__(self, layer: ImageOpLayer, channels: int):
         super().__init__()
         self.size, self.stdev, self.channels = layer.filter_size, layer.stdev, channels
-        self.register_buffer("taps", torch.tensor(gaussian_taps(self.size, self.stdev)), persistent=False)
+        self.register_buffer("taps", torch.tensor(gaussian_taps(self.size, self.stdev), dtype=torch.float64), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         k, r, c = self.size, self.size // 2, self.channels
@@ -154,7 +154,7 @@ class ColorTransform(nn.Module):
     def __init__(self, layer: ImageOpLayer):
         super().__init__()
         self.lab, self.center = layer.type == "rgb2lab", bool(layer.center)
-        self.register_buffer("matrix", torch.tensor(XYZ if self.lab else YUV), persistent=False)
+        self.register_buffer("matrix", torch.tensor(XYZ if self.lab else YUV, dtype=torch.float64), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         y = torch.einsum("oc,nchw->nohw", self.matrix.to(x.dtype), x)
