@@ -22,26 +22,28 @@ class Refusal:
 
 
 Rule = Callable[[ir.Layer], Refusal | None]
-RULES: list[tuple[frozenset[str] | None, Rule]] = []
+RULES: list[tuple[frozenset[str] | None, Rule, bool]] = []  # (types, rule, also at check time)
 # Types the compiler has no lowering for, with the reason (empty: every IR type is lowered).
 TYPE_REFUSALS: dict[str, str] = {}
 
 
-def refuses(*types: str) -> Callable[[Rule], Rule]:
-    """Register a refusal rule for `types` (all types when none are given)."""
+def refuses(*types: str, at_check: bool = False) -> Callable[[Rule], Rule]:
+    """Register a refusal rule for `types` (all types when none are given). `at_check`: `check`
+    reports it too (rules that do not depend on a params file the user may give later)."""
     def deco(rule: Rule) -> Rule:
-        RULES.append((frozenset(types) or None, rule))
+        RULES.append((frozenset(types) or None, rule, at_check))
         return rule
     return deco
 
 
-def refusal(layer: ir.Layer) -> Diagnostic | None:
-    """Why the compiler cannot lower `layer`, located at the value concerned; None if it can."""
+def refusal(layer: ir.Layer, *, at_check: bool = False) -> Diagnostic | None:
+    """Why the compiler cannot lower `layer`, located at the value concerned; None if it can.
+    `at_check=True`: only the refusals `check` reports."""
     if layer.type in TYPE_REFUSALS:
         return _diag(layer, Refusal("type", f"type {layer.type!r} is not supported by the compiler: "
                                     + TYPE_REFUSALS[layer.type]))
-    for types, rule in RULES:
-        if types is None or layer.type in types:
+    for types, rule, checked in RULES:
+        if (types is None or layer.type in types) and (checked or not at_check):
             r = rule(layer)
             if r is not None:
                 return _diag(layer, r)
@@ -62,7 +64,7 @@ def _code_hooks(layer: ir.Layer) -> Refusal | None:
     return None
 
 
-@refuses("cmpool")
+@refuses("cmpool", at_check=True)
 def _cmpool_kind(layer: ir.CrossMapPoolLayer) -> Refusal | None:
     if layer.pool != "max":
         return Refusal("pool", f"pool={layer.pool} is not supported by the compiler for cmpool: "
@@ -71,7 +73,7 @@ def _cmpool_kind(layer: ir.CrossMapPoolLayer) -> Refusal | None:
     return None
 
 
-@refuses("conv", "local")
+@refuses("conv", "local", at_check=True)
 def _sparse(layer: ir.ConvLayer | ir.LocalLayer) -> Refusal | None:
     n = len(layer.inputs)
     sparse = _per_input(layer.rand_sparse, n, False)

@@ -38,15 +38,15 @@ def check_type(layer_type: str) -> None:
     low = registry.lowering(layer_type)
     text = net_text(layer_type)
     assert text is not None, f"tests/registry_nets.py has no net using {layer_type!r}"
-    net = loads(text, f"{layer_type}.cfg")
     if low is None:
         assert layer_type in TYPE_REFUSALS, f"{layer_type!r}: no lowering and no refusal"
-        with pytest.raises(SpecError) as e:
-            build(net, devices="cpu")
+        with pytest.raises(SpecError) as e:  # `check` already says it (alexspec/support.py)
+            build(loads(text, f"{layer_type}.cfg"), devices="cpu")
         d = next(d for d in e.value.diagnostics if layer_type in d.message)
         assert d.span.path == f"{layer_type}.cfg" and d.span.line > 1
         assert "not supported by the compiler" in d.message
         return
+    net = loads(text, f"{layer_type}.cfg")
     model = build(net, devices="cpu", dtype=D, seed=1).eval()
     x = _images(layer_type)
     if low.kind == "cost":
@@ -112,3 +112,12 @@ def test_a_type_registered_twice_fails_at_import():
 def test_the_refusal_table_does_not_import_torch():
     code = "import sys, alexspec.support; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_check_says_what_the_compiler_refuses():
+    text = net_text("cmpool").replace("pool=max", "pool=avg")
+    with pytest.raises(SpecError) as e:
+        loads(text, "cm.cfg")  # check time: no build, no torch needed
+    d = e.value.diagnostics[0]
+    assert "pool=avg is not supported by the compiler for cmpool" in d.message
+    assert text.splitlines()[d.span.line - 1] == "pool=avg"
