@@ -361,19 +361,19 @@ def test_rand_sparse_count_and_connectivity():
     mod = _randomise(mod)
     x = torch.randn(1, 32, 2, 2, dtype=D)
     want = torch.empty(1, 64, 2, 2, dtype=D)
-    w = mod.weights[0]
+    w, xl, b = mod.weights[0].tolist(), x.tolist(), mod.bias.tolist()
     for o in range(64):
         g = o // 16
         for oy in range(2):
             for ox in range(2):
-                acc = mod.bias[o].item()
+                acc = b[o]
                 for ci in range(16):
                     c = conns[g * 16 + ci]
                     for ky in range(3):
                         for kx in range(3):
                             yy, xx = oy - 1 + ky, ox - 1 + kx
                             if 0 <= yy < 2 and 0 <= xx < 2:
-                                acc += w[o, ci, ky, kx].item() * x[0, c, yy, xx].item()
+                                acc += w[o][ci][ky][kx] * xl[0][c][yy][xx]
                 want[0, o, oy, ox] = acc
     torch.testing.assert_close(mod(x), want)
 
