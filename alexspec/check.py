@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from alexspec import ir
+from alexspec import ir, support
 from alexspec.errors import Diagnostic, Span, SpecError
 from alexspec.layers import kind_of
 from alexspec.layers.base import NEURON_PARAMS
@@ -338,6 +338,9 @@ def check(spec: ir.Spec, *, inner_size: int | None = None, sources: dict[str, st
             continue
         shapes[layer.name] = res.output
         nodes.append(Node(layer, gpus[layer.name], ins, res.output, res.params, res.macs))
+        refused = support.refusal(layer, at_check=True)  # what the compiler will refuse (torch-free)
+        if refused is not None:
+            ctx.diags.append(refused)
     if ctx.diags:
         raise SpecError(ctx.diags, ctx.sources)
     return Net(spec, tuple(nodes), source_text)

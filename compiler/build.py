@@ -67,10 +67,11 @@ def init_weights(model: CompiledNet, seed: int) -> None:
     """initW Gaussian std per input, initB constant; one CPU generator in net order, so the same
     seed gives the same weights on any device list and in any dtype (drawn in float32)."""
     g = torch.Generator().manual_seed(seed)
-    for _, mod in sorted(model.weight_layers(), key=lambda t: model.net.nodes.index(model.net[t[0]])):
+    for name, mod in sorted(model.weight_layers(), key=lambda t: model.net.nodes.index(model.net[t[0]])):
         with torch.no_grad():
-            for w, std in zip(mod.weights, mod.init_w):
-                w.copy_(torch.randn(w.shape, generator=g) * std)
+            for i, (w, std) in enumerate(zip(mod.weights, mod.init_w)):
+                if (name, i) not in model.shared:  # weightSource: drawn once, by its owner
+                    w.copy_(torch.randn(w.shape, generator=g) * std)
             mod.bias.fill_(mod.init_b)
 
 

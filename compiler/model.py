@@ -8,22 +8,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from alexspec.compiler.layers import cost_for
 from alexspec.compiler.layers.common import WeightLayer, pick
+from alexspec.compiler.layers.cost import Cost
+from alexspec.compiler.sharing import share_weights
 from alexspec.compiler.plan import Plan, Source, Step
 from alexspec.compiler.transfer import feed, transfer
 from alexspec.errors import Diagnostic, RunError, SpecError
 from alexspec.ir import Schedule
 from alexspec.net import Net
-
-
-@dataclass(frozen=True)
-class Cost:
-    """The cost layer's value for one batch. Counts are 0-dim tensors (no host sync)."""
-
-    loss: Tensor
-    correct_top1: Tensor
-    correct_topk: Tensor
-    k: int
 
 
 @dataclass(frozen=True)
@@ -37,6 +30,7 @@ class ParamRule:
     mom: float
     wc: float
     index: int = 0  # which input's weights
+    period: int = 1  # updatePeriod: minibatches whose gradients one update averages
 
 
 def module_key(name: str) -> str:
@@ -51,6 +45,8 @@ class CompiledNet(nn.Module):
                  modules: dict[str, nn.Module], placement_summary: str = ""):
         super().__init__()
         self.net, self.plan, self.devices = net, plan, devices
+        # weightSource: a layer's weight i becomes the source layer's Parameter (shared).
+        self.shared = share_weights(net, modules)
         self.layers = nn.ModuleDict({module_key(k): m for k, m in modules.items()})
         self.placement_summary = placement_summary
         self._forward_steps = plan.needed_for({plan.logits})
@@ -60,6 +56,7 @@ class CompiledNet(nn.Module):
         cost = net[plan.cost].layer if plan.cost else None
         self.cost_coeff = cost.coeff if cost else 1.0
         self.topk = cost.topk if cost else 1
+        self._cost = cost_for(cost) if cost else None
 
     # ------------------------------------------------------------------ running
 
@@ -98,14 +95,17 @@ class CompiledNet(nn.Module):
         return x
 
     def cost(self, scores: Tensor, labels: Tensor) -> Cost:
-        """cost.logreg: coeff * mean(-log softmax(scores)[label]), plus top-1/top-k hits."""
-        labels = labels.to(scores.device).long()
-        loss = self.cost_coeff * F.cross_entropy(scores, labels)
-        with torch.no_grad():
-            k = min(self.topk, scores.shape[1])
-            top = scores.topk(k, dim=1).indices
-            hit = top == labels[:, None]
-            return Cost(loss, hit[:, 0].sum(), hit.any(1).sum(), k)
+        """The spec's cost layer on the model output (compiler/layers/cost.py), e.g. cost.logreg:
+        coeff * mean(-log softmax(scores)[label]), plus top-1/top-k hits. Without a cost layer:
+        cost.logreg with coeff 1."""
+        if self._cost is None:
+            labels = labels.to(scores.device).long()
+            loss = F.cross_entropy(scores, labels)
+            with torch.no_grad():
+                k = min(self.topk, scores.shape[1])
+                hit = scores.topk(k, dim=1).indices == labels[:, None]
+                return Cost(loss, hit[:, 0].sum(), hit.any(1).sum(), k)
+        return self._cost(scores, labels)
 
     # ------------------------------------------------------------------ parameters
 
@@ -134,10 +134,15 @@ class CompiledNet(nn.Module):
                                         "add them to the layer params file (cuda-convnet requires "
                                         "epsW, epsB, momW, momB and wc on weight layers)"))
                 continue
+            period = max(layer.update_period, 1)
             for i, w in enumerate(mod.weights):
+                if (name, i) in self.shared:
+                    continue  # the source layer's rule updates it (cuda-convnet: only the owner)
                 rules.append(ParamRule(w, name, "weight", pick(layer.eps_w, i, None),
-                                       pick(layer.mom_w, i, 0.0), pick(layer.wc, i, 0.0), i))
-            rules.append(ParamRule(mod.bias, name, "bias", layer.eps_b, layer.mom_b, 0.0))
+                                       pick(layer.mom_w, i, 0.0), pick(layer.wc, i, 0.0), i,
+                                       period))
+            rules.append(ParamRule(mod.bias, name, "bias", layer.eps_b, layer.mom_b, 0.0, 0,
+                                   period))
         if diags:
             raise SpecError(diags)
         return rules

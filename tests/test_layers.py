@@ -8,16 +8,16 @@ import pytest
 import torch
 
 from alexspec.compiler.layers.conv import Conv, Local
-from alexspec.compiler.layers.fc import FullyConnected
-from alexspec.compiler.layers.geometry import conv_out, pool_out
+from alexspec.compiler.layers.fc import FullyConnected, SplitFullyConnected
 from alexspec.compiler.layers.neurons import Activation
 from alexspec.compiler.layers.norm import ContrastNorm, CrossMapNorm, ResponseNorm
-from alexspec.compiler.layers.pool import Pool
+from alexspec.compiler.layers.pool import CrossMapPool, Pool
 from alexspec.compiler.layers.simple import Concat, Dropout, EltMax, EltSum, Softmax
 from alexspec.errors import Span
 from alexspec.ir import (
-    ConcatLayer, ContrastNormLayer, ConvLayer, CrossMapNormLayer, DropoutLayer, EltMaxLayer,
-    EltSumLayer, FcLayer, LocalLayer, Neuron, PoolLayer, ResponseNormLayer,
+    ConcatLayer, ContrastNormLayer, ConvLayer, CrossMapNormLayer, CrossMapPoolLayer, DropoutLayer,
+    EltMaxLayer, EltSumLayer, FcLayer, ImageOpLayer, LocalLayer, Neuron, PoolLayer,
+    ResponseNormLayer, SfcLayer,
 )
 from alexspec.net import Shape
 
@@ -59,11 +59,9 @@ def naive_conv(x, w, pad, stride, out_hw, groups=1):
     return y
 
 
-def test_output_sizes_follow_cuda_convnets_ceil_rule():
-    assert conv_out(224, 11, 0, 4) == 55  # AlexNet conv1: 224 -> 55, 3 px overhang
-    assert conv_out(27, 5, 2, 1) == 27
-    assert pool_out(55, 3, 0, 2) == 27 and pool_out(13, 3, 0, 2) == 6
-    assert pool_out(8, 3, 0, 2) == 4  # ceil: the last window hangs over the edge
+def pool_out(size, window, start, stride):
+    """cuda-convnet's pool output size (PoolLayerParser), for the tests' expected grids."""
+    return math.ceil((size - start - window) / stride) + 1
 
 
 def test_conv_several_inputs_ceil_padding_and_bias():
@@ -142,6 +140,13 @@ def naive_pool(x, kind, size, stride, start, out, sum_=False):
             win = x[:, :, ys][:, :, :, xs]
             if kind == "max":
                 y[:, :, oy, ox] = win.amax((2, 3))
+            elif kind == "maxabs":  # MaxAbsPooler: |a| > |b| ? a : b, sign kept
+                for b in range(n):
+                    for ch in range(c):
+                        best = None
+                        for v in win[b, ch].flatten().tolist():
+                            best = v if best is None or not abs(best) > abs(v) else best
+                        y[b, ch, oy, ox] = best
             else:
                 y[:, :, oy, ox] = win.sum((2, 3)) / (1 if sum_ else len(ys) * len(xs))
     return y
@@ -154,6 +159,8 @@ def naive_pool(x, kind, size, stride, start, out, sum_=False):
     ("avg", 2, 2, 1, 0, False),
     ("avg", 3, 3, 0, 2, True),     # outputsX fewer than the image needs; sum instead of mean
     ("max", 4, 3, 0, 3, False),
+    ("maxabs", 3, 2, 0, 0, False),  # the overhanging window sees only the pixels inside
+    ("maxabs", 3, 2, -1, 0, False),
 ])
 def test_pool_against_windows(kind, size, stride, start, outputs_x, sum_):
     layer = PoolLayer(name="p", type="pool", inputs=("a",), span=SPAN, pool=kind, sizeX=size,
@@ -295,3 +302,90 @@ def test_conv_inputs_with_different_geometry_are_summed():
     xa, xb = torch.randn(1, 2, 8, 8, dtype=D), torch.randn(1, 1, 9, 9, dtype=D)
     want = naive_conv(xa, mod.weights[0], 1, 2, (5, 5)) + naive_conv(xb, mod.weights[1], 1, 2, (5, 5))
     torch.testing.assert_close(mod(xa, xb), want + mod.bias[None, :, None, None])
+
+
+def test_maxabs_keeps_the_sign_of_the_largest_magnitude():
+    layer = PoolLayer(name="p", type="pool", inputs=("a",), span=SPAN, pool="maxabs", sizeX=2,
+                      stride=2, channels=1)
+    x = torch.tensor([[[[1.0, -3.0], [2.0, 0.5]]]], dtype=D)
+    assert Pool(layer, Shape(1, 2, 2), Shape(1, 1, 1))(x).item() == -3.0
+
+
+@pytest.mark.parametrize("size,stride,start,channels,outputs", [
+    (3, 2, 0, 8, 3),   # ceil((8 - 3) / 2) + 1 = 4 would be the default; 3 given
+    (4, 2, -1, 8, 4),  # start < 0: the first window hangs before map 0
+    (2, 2, 0, 6, 3),
+])
+def test_cmpool_against_map_windows(size, stride, start, channels, outputs):
+    layer = CrossMapPoolLayer(name="m", type="cmpool", inputs=("a",), span=SPAN, size=size,
+                              stride=stride, start=start, channels=channels, outputs=outputs)
+    mod = CrossMapPool(layer, Shape(channels, 3, 3), Shape(outputs, 3, 3))
+    x = torch.randn(2, channels, 3, 3, dtype=D)
+    want = torch.empty(2, outputs, 3, 3, dtype=D)
+    for o in range(outputs):
+        maps = [c for c in range(start + o * stride, start + o * stride + size) if 0 <= c < channels]
+        for b in range(2):
+            for yy in range(3):
+                for xx in range(3):
+                    want[b, o, yy, xx] = max(x[b, c, yy, xx].item() for c in maps)
+    torch.testing.assert_close(mod(x), want)
+
+
+def test_sfc_blocks_read_only_their_part():
+    layer = SfcLayer(name="s", type="sfc", inputs=("a", "b"), span=SPAN, outputs=6, parts=3)
+    mod = _randomise(SplitFullyConnected(layer, (Shape(3, 2, 2), Shape(6)), Shape(6)))
+    xa, xb = torch.randn(2, 3, 2, 2, dtype=D), torch.randn(2, 6, dtype=D)
+    fa, fb = xa.flatten(1).tolist(), xb.tolist()
+    want = torch.empty(2, 6, dtype=D)
+    for n in range(2):
+        for o in range(6):
+            p, oo = divmod(o, 2)  # 3 parts of 2 outputs; inputs in parts of 4 and 2
+            acc = mod.bias[o].item()
+            acc += sum(mod.weights[0][p, oo, j].item() * fa[n][p * 4 + j] for j in range(4))
+            acc += sum(mod.weights[1][p, oo, j].item() * fb[n][p * 2 + j] for j in range(2))
+            want[n, o] = acc
+    torch.testing.assert_close(mod(xa, xb), want)
+    assert sum(p.numel() for p in mod.parameters()) == 12 * 6 // 3 + 6 * 6 // 3 + 6  # 42
+
+
+def test_rand_sparse_count_and_connectivity():
+    # cuda-convnet layers.gc.cfg-style: 32 channels, 4 groups of 16 filters, each reading 16
+    # random channels: (9*16)*64 weights + 64 biases = 9,280 parameters.
+    layer = ConvLayer(name="c", type="conv", inputs=("a",), span=SPAN, channels=(32,), filters=(16,),
+                      filterSize=(3,), padding=(1,), groups=(4,), randSparse=(True,),
+                      filterChannels=(16,))
+    mod = Conv(layer, (Shape(32, 2, 2),), Shape(64, 2, 2))
+    assert sum(p.numel() for p in mod.parameters()) == 9280
+    conns = mod.conns0.tolist()
+    assert len(conns) == 64 and sorted(conns[:32]) == sorted(conns[32:]) == list(range(32))
+    mod = _randomise(mod)
+    x = torch.randn(1, 32, 2, 2, dtype=D)
+    want = torch.empty(1, 64, 2, 2, dtype=D)
+    w, xl, b = mod.weights[0].tolist(), x.tolist(), mod.bias.tolist()
+    for o in range(64):
+        g = o // 16
+        for oy in range(2):
+            for ox in range(2):
+                acc = b[o]
+                for ci in range(16):
+                    c = conns[g * 16 + ci]
+                    for ky in range(3):
+                        for kx in range(3):
+                            yy, xx = oy - 1 + ky, ox - 1 + kx
+                            if 0 <= yy < 2 and 0 <= xx < 2:
+                                acc += w[o][ci][ky][kx] * xl[0][c][yy][xx]
+                want[0, o, oy, ox] = acc
+    torch.testing.assert_close(mod(x), want)
+
+
+def test_rscale_trains_on_random_crops_of_rescaled_images():
+    from alexspec.compiler.layers.image import RandomScale, bilinear
+    layer = ImageOpLayer(name="r", type="rscale", inputs=("a",), span=SPAN, channels=1,
+                         maxScale=1.5, tgtSize=6)
+    mod = RandomScale(layer, Shape(1, 8, 8))
+    x = torch.arange(64, dtype=D).reshape(1, 1, 8, 8)
+    torch.testing.assert_close(mod.eval()(x), bilinear(x, 6, 1.5))
+    seen = {tuple(mod.train()(x).flatten().tolist()) for _ in range(30)}
+    assert len(seen) > 5 and all(len(s) == 36 for s in seen)
+    # values come from the image's range (bilinear blends of its pixels)
+    assert all(min(v) >= 0 and max(v) <= 63 for v in seen)

@@ -1,53 +1,33 @@
-"""The layer registry: which IR layer types the compiler lowers, and to what module.
+"""The compiler's layers: each family file registers its lowerings where it defines them.
 
 `module_for(node)` makes the torch module of one checked node; `unsupported(node)` says, as a
-located Diagnostic, why a node cannot be lowered (a type or key the compiler does not do yet).
-Data layers and the cost layer are not modules: the compiled model feeds and evaluates them.
+located Diagnostic, why a node cannot be lowered (alexspec/support.py's torch-free refusals, or
+a type nobody registered). Data layers and cost layers are not modules: the compiled model feeds
+and evaluates them (`cost_for`).
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable
 
 from torch import nn
 
-from alexspec.compiler.layers.conv import Conv, Local
-from alexspec.compiler.layers.fc import FullyConnected
-from alexspec.compiler.layers.norm import ContrastNorm, CrossMapNorm, ResponseNorm
-from alexspec.compiler.layers.pool import Pool
-from alexspec.compiler.layers.simple import Concat, Dropout, EltMax, EltSum, NeuronOnly, Softmax
+# Importing the family files registers their lowerings (compiler/layers/registry.py).
+from alexspec.compiler.layers import conv, cost, fc, image, norm, pool, simple  # noqa: F401
+from alexspec.compiler.layers.cost import Cost, CostFn
+from alexspec.compiler.layers.registry import COST_LOWERINGS, LOWERINGS, lowering
 from alexspec.errors import Diagnostic
-from alexspec.ir import AnyLayer
+from alexspec.ir import AnyLayer, CostLayer
 from alexspec.net import Node
+from alexspec.support import refusal
 
-Maker = Callable[[Node], nn.Module]
-
-MAKERS: dict[str, Maker] = {
-    "conv": lambda n: Conv(n.layer, n.input_shapes, n.output),
-    "local": lambda n: Local(n.layer, n.input_shapes, n.output),
-    "fc": lambda n: FullyConnected(n.layer, n.input_shapes, n.output),
-    "pool": lambda n: Pool(n.layer, n.input_shapes[0], n.output),
-    "cmrnorm": lambda n: CrossMapNorm(n.layer),
-    "rnorm": lambda n: ResponseNorm(n.layer),
-    "cnorm": lambda n: ContrastNorm(n.layer, n.output.height, n.output.width),
-    "neuron": lambda n: NeuronOnly(n.layer.neuron),
-    "softmax": lambda n: Softmax(),
-    "dropout": lambda n: Dropout(n.layer),
-    "dropout2": lambda n: Dropout(n.layer),
-    "concat": lambda n: Concat(n.layer, n.output),
-    "pass": lambda n: Concat(n.layer, n.output),
-    "eltsum": lambda n: EltSum(n.layer, len(n.layer.inputs)),
-    "eltmax": lambda n: EltMax(n.layer),
-}
-# Handled by the compiled model itself rather than by a module.
-FED = ("data",)
-COSTS = ("cost.logreg",)
-LOWERED = frozenset(MAKERS) | frozenset(FED) | frozenset(COSTS)
+FED = tuple(t for t, low in LOWERINGS.items() if low.kind == "data")
+COSTS = tuple(t for t, low in LOWERINGS.items() if low.kind == "cost")
+LOWERED = frozenset(LOWERINGS)
 
 
 def all_ir_types() -> list[str]:
-    """Every `type=` value the IR knows (from the `AnyLayer` union)."""
+    """Every `type=` value the IR knows (from the `AnyLayer` union, not from the registry)."""
     union = typing.get_args(AnyLayer)[0]
     out: list[str] = []
     for model in typing.get_args(union):
@@ -58,40 +38,26 @@ def all_ir_types() -> list[str]:
 def unsupported(node: Node) -> Diagnostic | None:
     """Why this node cannot be lowered, or None when it can."""
     layer = node.layer
-    name = layer.name
-
-    def diag(field: str, what: str, hint: str | None = None) -> Diagnostic:
-        return Diagnostic(layer.where(field), "unsupported", f"layer {name!r}: {what}", hint)
-
-    if layer.type not in LOWERED:
-        return diag("type", f"type {layer.type!r} is not supported by the compiler yet",
-                    "supported: " + ", ".join(sorted(LOWERED)))
-    if getattr(layer, "pool", None) == "maxabs":
-        return diag("pool", "pool=maxabs is not supported by the compiler yet", "use max or avg")
-    if layer.type == "rnorm" and layer.blocked:
-        return diag("blocked", "blocked=true is not supported for rnorm yet")
-    if layer.type in ("cmrnorm", "rnorm", "cnorm"):
-        for key, value in (("scale", layer.scale), ("pow", layer.pow)):
-            if value is None:
-                return diag("type", f"{key} is required for {layer.type} (layer params)")
-    for key, attr in (("initWFunc", "init_w_func"), ("initBFunc", "init_b_func"),
-                      ("initCFunc", "init_c_func")):
-        if getattr(layer, attr, None):
-            return diag(key, f"{key} is not supported by the compiler yet")
-    if any(getattr(layer, "weight_source", ())):
-        return diag("weightSource", "weightSource (weight sharing) is not supported by the compiler yet")
-    if any(getattr(layer, "rand_sparse", ())):
-        return diag("randSparse", "randSparse=true is not supported by the compiler yet")
-    if layer.type in ("conv", "local"):
-        for i, fc in enumerate(layer.filter_channels):
-            ch, g = node.input_shapes[i].channels, (layer.groups[i] if i < len(layer.groups)
-                                                     else (layer.groups or (1,))[0])
-            if fc != ch // g:
-                return diag("filterChannels", f"filterChannels={fc} (sparse connectivity) is not "
-                            f"supported yet; only channels/groups = {ch // g}")
-    return None
+    if lowering(layer.type) is None:
+        return Diagnostic(layer.where("type"), "unsupported",
+                          f"layer {layer.name!r}: type {layer.type!r} is not supported by the "
+                          "compiler (no lowering is registered for it)",
+                          "supported: " + ", ".join(sorted(LOWERINGS)))
+    return refusal(layer)
 
 
 def module_for(node: Node) -> nn.Module:
     """The torch module computing `node` (on the CPU, parameters uninitialised)."""
-    return MAKERS[node.type](node)
+    low = lowering(node.type)
+    if low is None or low.make is None:
+        raise ValueError(f"layer {node.name!r}: type {node.type!r} has no module lowering")
+    return low.make(node)
+
+
+def cost_for(layer: CostLayer) -> CostFn:
+    """The function `(model output, labels) -> Cost` of a cost layer."""
+    return COST_LOWERINGS[layer.type](layer)
+
+
+__all__ = ["COSTS", "FED", "LOWERED", "Cost", "CostFn", "all_ir_types", "cost_for", "module_for",
+           "unsupported"]

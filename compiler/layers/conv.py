@@ -3,8 +3,12 @@
 Several inputs: one weight set per input, outputs summed, one bias (cuda-convnet docs).
 `groups=g`: the input channels are split into g groups; each group has `filters` filters, so the
 output has `filters * g` channels (cuda-convnet counts filters per group, unlike Caffe).
-Output size: `1 + ceil((2*padding + size - filterSize) / stride)` (or `modulesX`), with the
-right/bottom padding that implies (geometry.py).
+The output grid is the checked node's (alexspec/shapes.py computes it with cuda-convnet's
+`1 + ceil((2*padding + size - filterSize) / stride)`); geometry.py derives the right/bottom padding
+that grid implies.
+`randSparse=true` (cuda-convnet 1): group g reads `filterChannels` input channels chosen at random,
+`conns[g*filterChannels:(g+1)*filterChannels]`, where `conns` is `groups*filterChannels/channels`
+random permutations of the channels one after the other (layer.py `gen_rand_conns`).
 `sharedBiases=false`: one bias per output channel and position. Local layers always have one
 bias per channel and position (cuda-convnet2 `LocalUnsharedLayerParser`).
 """
@@ -13,14 +17,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import zlib
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from alexspec.compiler.layers.common import WeightLayer, apply, maybe_neuron, pick
-from alexspec.compiler.layers.geometry import conv_out, span_pads
+from alexspec.compiler.layers.geometry import span_pads
+from alexspec.compiler.layers.registry import lowers
 from alexspec.ir import ConvLayer, LocalLayer
-from alexspec.net import Shape
+from alexspec.net import Node, Shape
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,8 @@ class InputGeometry:
     groups: int
     pad_h: tuple[int, int]  # (top, bottom)
     pad_w: tuple[int, int]  # (left, right)
+    filter_channels: int  # channels one group reads (channels // groups unless randSparse)
+    conns: tuple[int, ...] | None = None  # randSparse: the input channel of each group slot
 
     @property
     def symmetric(self) -> bool:
@@ -45,25 +54,37 @@ class InputGeometry:
 
 def input_geometries(layer: ConvLayer | LocalLayer, in_shapes: tuple[Shape, ...],
                      out: Shape) -> list[InputGeometry]:
-    """Per-input geometry; the output grid is `out`'s (checked against cuda-convnet's rule)."""
+    """Per-input geometry; the output grid is the checked node's `out` (alexspec/shapes.py)."""
     geoms = []
+    oh, ow = out.height, out.width
     for i, shape in enumerate(in_shapes):
         fs = pick(layer.filter_size, i, 1)
         pad = pick(layer.padding, i, 0)
         stride = pick(layer.stride, i, 1)
-        oh = layer.modules_x or conv_out(shape.height, fs, pad, stride)
-        ow = layer.modules_x or conv_out(shape.width, fs, pad, stride)
-        if (oh, ow) != (out.height, out.width):
-            raise ValueError(
-                f"layer {layer.name!r} input {i}: {oh}x{ow} output grid, but the checked net says "
-                f"{out.height}x{out.width}")
+        groups = pick(layer.groups, i, 1)
+        channels = shape.channels
+        sparse = pick(layer.rand_sparse, i, False)
+        fc = pick(layer.filter_channels, i, 0) if sparse else 0
+        fc = fc or channels // groups
         geoms.append(InputGeometry(
-            channels=shape.channels, filters=pick(layer.filters, i, 16), size=fs, stride=stride,
-            groups=pick(layer.groups, i, 1),
+            channels=channels, filters=pick(layer.filters, i, 16), size=fs, stride=stride,
+            groups=groups,
             pad_h=span_pads(shape.height, oh, fs, -pad, stride),
             pad_w=span_pads(shape.width, ow, fs, -pad, stride),
+            filter_channels=fc,
+            conns=random_connections(layer.name, i, channels, groups, fc) if sparse else None,
         ))
     return geoms
+
+
+def random_connections(name: str, index: int, channels: int, groups: int,
+                       filter_channels: int) -> tuple[int, ...]:
+    """cuda-convnet's `gen_rand_conns`: groups*filterChannels/channels permutations of the
+    channels, concatenated. Drawn from a generator seeded by the layer name and input index, so
+    a spec gives the same connections on every build (they are also saved as a buffer)."""
+    g = torch.Generator().manual_seed(zlib.crc32(f"{name}[{index}]".encode()))
+    over = groups * filter_channels // channels
+    return tuple(int(c) for _ in range(over) for c in torch.randperm(channels, generator=g))
 
 
 class Conv(WeightLayer):
@@ -73,8 +94,9 @@ class Conv(WeightLayer):
         super().__init__()
         self.geoms = input_geometries(layer, in_shapes, out)
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.empty(g.filters * g.groups, g.channels // g.groups, g.size, g.size))
+            nn.Parameter(torch.empty(g.filters * g.groups, g.filter_channels, g.size, g.size))
             for g in self.geoms)
+        _register_conns(self, self.geoms)
         bias_shape = (out.channels,) if layer.shared_biases else (out.channels, out.height, out.width)
         self.bias = nn.Parameter(torch.empty(bias_shape))
         self.shared_biases = layer.shared_biases
@@ -86,9 +108,11 @@ class Conv(WeightLayer):
         first = self.geoms[0]
         self.concat_inputs = len(self.geoms) > 1 and all(
             (g.size, g.stride, g.groups, g.pad_h, g.pad_w)
-            == (first.size, first.stride, 1, first.pad_h, first.pad_w) for g in self.geoms)
+            == (first.size, first.stride, 1, first.pad_h, first.pad_w) and g.conns is None
+            for g in self.geoms)
 
     def forward(self, *xs: Tensor) -> Tensor:
+        xs = _gather_sparse(self, xs)
         if self.concat_inputs:
             xs, weights = (torch.cat(xs, 1),), (torch.cat(list(self.weights), 1),)
         else:
@@ -108,6 +132,7 @@ class Conv(WeightLayer):
     def extra_repr(self) -> str:
         parts = [f"{g.channels}->{g.filters * g.groups} {g.size}x{g.size}/{g.stride} "
                  f"pad {_pads(g)}" + (f" groups={g.groups}" if g.groups > 1 else "")
+                 + (f" randSparse {g.filter_channels}" if g.conns is not None else "")
                  for g in self.geoms]
         return "; ".join(parts) + ("" if self.shared_biases else "; unshared biases")
 
@@ -125,14 +150,16 @@ class Local(WeightLayer):
         positions = out.height * out.width
         self.weights = nn.ParameterList(
             nn.Parameter(torch.empty(positions, g.groups, g.filters,
-                                     g.channels // g.groups * g.size * g.size))
+                                     g.filter_channels * g.size * g.size))
             for g in self.geoms)
+        _register_conns(self, self.geoms)
         self.bias = nn.Parameter(torch.empty(out.channels, out.height, out.width))
         self.init_w = tuple(pick(layer.init_w, i, 0.01) for i in range(len(self.geoms)))
         self.init_b = layer.init_b
         self.neuron = maybe_neuron(layer.neuron, inplace=False)
 
     def forward(self, *xs: Tensor) -> Tensor:
+        xs = _gather_sparse(self, xs)
         n = xs[0].shape[0]
         y = self.bias
         for g, x, w in zip(self.geoms, xs, self.weights):
@@ -145,6 +172,28 @@ class Local(WeightLayer):
     def extra_repr(self) -> str:
         return "; ".join(f"{g.channels}->{g.filters * g.groups} {g.size}x{g.size}/{g.stride} "
                          f"pad {_pads(g)} unshared" for g in self.geoms)
+
+
+def _register_conns(mod: nn.Module, geoms: list[InputGeometry]) -> None:
+    for i, g in enumerate(geoms):
+        if g.conns is not None:  # persistent: a checkpoint keeps the random connectivity
+            mod.register_buffer(f"conns{i}", torch.tensor(g.conns, dtype=torch.long))
+
+
+def _gather_sparse(mod: nn.Module, xs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """randSparse inputs become (N, groups*filterChannels, H, W): group g's channels in a row."""
+    return tuple(x if g.conns is None else x.index_select(1, getattr(mod, f"conns{i}"))
+                 for i, (g, x) in enumerate(zip(mod.geoms, xs)))
+
+
+@lowers("conv")
+def _conv(node: Node) -> nn.Module:
+    return Conv(node.layer, node.input_shapes, node.output)
+
+
+@lowers("local")
+def _local(node: Node) -> nn.Module:
+    return Local(node.layer, node.input_shapes, node.output)
 
 
 def _pads(g: InputGeometry) -> str:

@@ -7,6 +7,8 @@ rnorm (same map):       b = a / (minDiv + scale/size^2 * sum_{size x size window
 cnorm (contrast):       d = a - mean_{window}(a)  (mean over the window's pixels inside the image)
                         b = a / (minDiv + scale/size^2 * sum_{window} d^2)^pow
 The spatial window of rnorm/cnorm is [x - size//2, x - size//2 + size), zeros outside the image.
+`blocked` is read by cuda-convnet2 for every norm type but used only by cmrnorm's kernel, so on
+rnorm and cnorm it changes nothing here either.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from alexspec.compiler.layers.common import apply, maybe_neuron
+from alexspec.compiler.layers.registry import lowers
 from alexspec.ir import ContrastNormLayer, CrossMapNormLayer, ResponseNormLayer
+from alexspec.net import Node
 
 
 def _params(layer) -> tuple[float, float, float]:
@@ -101,3 +105,18 @@ class ContrastNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"contrast {self.size}x{self.size}, k {self.min_div:g}, scale {self.scale:g}, pow {self.pow:g}"
+
+
+@lowers("cmrnorm")
+def _cmrnorm(node: Node) -> nn.Module:
+    return CrossMapNorm(node.layer)
+
+
+@lowers("rnorm")
+def _rnorm(node: Node) -> nn.Module:
+    return ResponseNorm(node.layer)
+
+
+@lowers("cnorm")
+def _cnorm(node: Node) -> nn.Module:
+    return ContrastNorm(node.layer, node.output.height, node.output.width)

@@ -1,4 +1,4 @@
-"""Layers without weights: neuron, softmax, dropout/dropout2, concat/pass, eltsum, eltmax."""
+"""Layers without weights: neuron, softmax, dropout/dropout2, concat/pass, eltsum, eltmax, sum."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from torch import Tensor, nn
 
 from alexspec.compiler.layers.common import apply, maybe_neuron
 from alexspec.compiler.layers.neurons import Activation
-from alexspec.ir import ConcatLayer, DropoutLayer, EltMaxLayer, EltSumLayer, Neuron
-from alexspec.net import Shape
+from alexspec.compiler.layers.registry import fed, lowers
+from alexspec.ir import ConcatLayer, DropoutLayer, EltMaxLayer, EltSumLayer, Neuron, SumLayer
+from alexspec.net import Node, Shape
 
 
 class NeuronOnly(nn.Module):
@@ -101,3 +102,64 @@ class EltMax(nn.Module):
         for x in xs[1:]:
             y = torch.maximum(y, x)
         return apply(self.neuron, y)
+
+
+class ChannelSum(nn.Module):
+    """`sum` with stride s: y[c] = sum_{j<s} x[c*s + j] (groups of s consecutive maps).
+
+    cuda-convnet2's layer.py parses `sum` (outputs = inputs / stride) but convnet.cu never builds
+    one, so there is no kernel to follow: this is the reading of the checked shape (maps / s).
+    """
+
+    def __init__(self, layer: SumLayer):
+        super().__init__()
+        self.stride = layer.stride
+        self.neuron = maybe_neuron(layer.neuron, inplace=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c = x.shape[:2]
+        y = x.reshape(n, c // self.stride, self.stride, *x.shape[2:]).sum(2)
+        return apply(self.neuron, y)
+
+    def extra_repr(self) -> str:
+        return f"maps in groups of {self.stride}"
+
+
+@fed("data")
+def _data(node: Node) -> None:
+    """Data layers are fed by the compiled model (no module)."""
+
+
+@lowers("neuron")
+def _neuron(node: Node) -> nn.Module:
+    return NeuronOnly(node.layer.neuron)
+
+
+@lowers("softmax")
+def _softmax(node: Node) -> nn.Module:
+    return Softmax()
+
+
+@lowers("dropout", "dropout2")
+def _dropout(node: Node) -> nn.Module:
+    return Dropout(node.layer)
+
+
+@lowers("concat", "pass")
+def _concat(node: Node) -> nn.Module:
+    return Concat(node.layer, node.output)
+
+
+@lowers("eltsum")
+def _eltsum(node: Node) -> nn.Module:
+    return EltSum(node.layer, len(node.layer.inputs))
+
+
+@lowers("eltmax")
+def _eltmax(node: Node) -> nn.Module:
+    return EltMax(node.layer)
+
+
+@lowers("sum")
+def _sum(node: Node) -> nn.Module:
+    return ChannelSum(node.layer)
