@@ -4,7 +4,7 @@ Several inputs: one weight set per input, outputs summed, one bias (cuda-convnet
 `groups=g`: the input channels are split into g groups; each group has `filters` filters, so the
 output has `filters * g` channels (cuda-convnet counts filters per group, unlike Caffe).
 The output grid is the checked node's (alexspec/shapes.py computes it with cuda-convnet's
-`1 + ceil((2*padding + size - filterSize) / stride)`); geometry.py derives the right/bottom padding
+`1 + ceil((2*padding + size - filterSize) / stride)`); alexspec/shapes.py derives the right/bottom padding
 that grid implies.
 `randSparse=true` (cuda-convnet 1): group g reads `filterChannels` input channels chosen at random,
 `conns[g*filterChannels:(g+1)*filterChannels]`, where `conns` is `groups*filterChannels/channels`
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from alexspec.compiler.layers.common import WeightLayer, apply, maybe_neuron, pick
-from alexspec.compiler.layers.geometry import span_pads
+from alexspec.shapes import span_pads
 from alexspec.compiler.layers.registry import lowers
 from alexspec.ir import ConvLayer, LocalLayer
 from alexspec.net import Node, Shape

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from alexspec.compiler.layers.common import apply, maybe_neuron
-from alexspec.compiler.layers.geometry import span_pads
+from alexspec.shapes import span_pads
 from alexspec.compiler.layers.registry import lowers
 from alexspec.ir import CrossMapPoolLayer, PoolLayer
 from alexspec.net import Node, Shape
