@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from alexspec.console import Console
-from alexspec.errors import AlexspecError
+from alexspec.errors import AlexspecError, RunError
 
 DEFAULT_SPEC = "specs/alexnet.cfg"
 
@@ -91,6 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images to show (default: the data the checkpoint was trained on)")
     p.add_argument("--gpu", default="auto", help="logical GPU -> device list: 0,1 | cpu | auto")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser(
+        "predict", help="the top classes of image files, with the checkpoint's class names",
+        description="Classify image files with a trained checkpoint. Each image is prepared as "
+                    "`alexspec test` prepares the validation images: read as the training data "
+                    "stores its images (any mode: grey, RGBA over white, palette, 16-bit scaled), "
+                    "scaled to the working size, the mean image subtracted, the centre crop (or "
+                    "the ten views). Exit status: 0, or 3 when some file was skipped.")
+    p.add_argument("checkpoint", metavar="CKPT|RUN",
+                   help="a checkpoint, a run directory (its newest checkpoint) or an exported .safetensors")
+    p.add_argument("images", nargs="+", metavar="IMAGE|DIR",
+                   help="image files, or folders searched recursively for image files")
+    p.add_argument("--top", type=int, metavar="N", help="classes per image (default: the spec's topk)")
+    p.add_argument("--multiview", action="store_true",
+                   help="average the softmax over the paper's ten views (default: the centre crop)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document on stdout (notes go to stderr)")
+    p.add_argument("--batch", type=int, default=128, metavar="N", help="images per batch (default: 128)")
+    p.add_argument("--gpu", default="auto", help="logical GPU -> device list: 0,1 | cpu | auto")
+    p.set_defaults(func=cmd_predict)
     return parser
 
 
@@ -175,6 +195,50 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
         shown = show.show_neighbours(args.checkpoint, args.output, data=args.data, gpu=args.gpu,
                                      search=args.search, warn=console.note)
     console.print(shown.message)
+    return 0
+
+
+SKIPPED_EXIT = 3  # `predict`: some files could not be read (the others were classified)
+
+
+def cmd_predict(args: argparse.Namespace, console: Console) -> int:
+    """`alexspec predict`: one line (or JSON entry) per image with its top classes."""
+    import json
+
+    from alexspec.console import FileProgress
+    from alexspec.runtime.images import EXTENSIONS
+    from alexspec.runtime.predict import image_files, open_model, predict
+
+    if args.batch <= 0:
+        raise RunError(f"must be a positive number of images (got {args.batch})", where="--batch")
+    if args.top is not None and args.top <= 0:
+        raise RunError(f"must be a positive number of classes (got {args.top})", where="--top")
+    r = open_model(args.checkpoint, args.gpu, console.note)
+    files, missing = image_files(args.images)
+    for f, why in missing:
+        console.note(f"skipped {f}: {why}")
+    if not files and not missing:
+        raise RunError("no image files found (looked for " + ", ".join(EXTENSIONS) + ")",
+                       where=" ".join(args.images))
+    console.note(f"checkpoint {r.path} (step {r.step}): {len(files):,} "
+                 f"{'file' if len(files) == 1 else 'files'}, "
+                 f"{'the ten views' if args.multiview else 'the centre crop'}")
+    with FileProgress(console, "predict", len(files), quiet=args.batch) as bar:
+        got = predict(r, files, top=args.top, multiview=args.multiview, batch=args.batch,
+                      progress=bar, on_skip=lambda f, why: console.note(f"skipped {f}: {why}"))
+    skipped = missing + got.skipped
+    if args.json:
+        console.write(json.dumps({
+            "checkpoint": str(r.path), "step": r.step, "top": got.k, "views": got.views,
+            "predictions": [p.as_json() for p in got.predictions],
+            "skipped": [{"file": f, "reason": why} for f, why in skipped]}, indent=1))
+    else:
+        for p in got.predictions:
+            console.write(p.line())
+    if skipped:
+        console.note(f"{len(skipped)} of {len(files) + len(missing)} "
+                     f"{'file' if len(files) + len(missing) == 1 else 'files'} skipped")
+        return SKIPPED_EXIT
     return 0
 
 

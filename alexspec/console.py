@@ -22,6 +22,11 @@ class Console:
     def print(self, *renderables: object) -> None:
         self.out.print(*renderables)
 
+    def write(self, text: str) -> None:
+        """Raw text on stdout (a JSON document for scripts: no markup, no wrapping)."""
+        sys.stdout.write(text.rstrip("\n") + "\n")
+        sys.stdout.flush()
+
     def error(self, e: AlexspecError) -> None:
         # Plain text: diagnostics must stay copy-pastable and editor-clickable.
         sys.stderr.write(str(e).rstrip() + "\n")
@@ -34,6 +39,38 @@ class Console:
     def note(self, text: str) -> None:
         """One line of information on stderr (what data or devices a run uses)."""
         self.err.print(text)
+
+
+class FileProgress:
+    """A progress bar over files on stderr, shown only on a terminal and for more than `quiet`
+    files: `with FileProgress(console, "predict", n) as bar: bar(done)`."""
+
+    def __init__(self, console: Console, description: str, total: int, quiet: int = 0) -> None:
+        self.console, self.description, self.total = console, description, total
+        self.show = console.err.is_terminal and total > quiet
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> "FileProgress":
+        if self.show:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+
+            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24),
+                                      MofNCompleteColumn(), TimeRemainingColumn(compact=True),
+                                      TextColumn("left"), console=self.console.err, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=self.total)
+        return self
+
+    def __call__(self, done: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 def _clock(seconds: float) -> str:
