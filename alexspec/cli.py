@@ -111,6 +111,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=128, metavar="N", help="images per batch (default: 128)")
     p.add_argument("--gpu", default="auto", help="logical GPU -> device list: 0,1 | cpu | auto")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "export", help="write a checkpoint's eval model as .onnx, .pt2 or .safetensors",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write the checkpoint's eval model (dropout scaled as at test time) over one "
+                    "device, reload it and check its outputs against the checkpoint's (max abs "
+                    "difference at most 1e-4). The format is the output file's extension.",
+        epilog="""formats:
+  .onnx         torch.onnx.export, checked with onnxruntime; class names and the contract in
+                the model's metadata_props
+  .pt2          torch.export program (torch.export.load), metadata in extra file alexspec.json
+  .safetensors  the weights, mean image and PCA; spec text, class names and settings in the
+                metadata: alexspec test, show and predict load it like a checkpoint
+
+input contract of .onnx and .pt2:
+  input  "image"  float32 (N, 3, S, S), S = the spec's imgSize (e.g. 256), RGB, values 0..255;
+                  the picture's shorter side scaled to S and the centre square kept
+  inside          the mean image is subtracted and the centre crop (innerSize) taken in the graph
+  output "logits" float32 (N, classes), scores before the softmax; N is dynamic
+needs: pip install 'alexspec[export]'""")
+    p.add_argument("checkpoint", metavar="CKPT|RUN", help="a checkpoint or a run directory (its newest)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.onnx | FILE.pt2 | FILE.safetensors")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -239,6 +262,14 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
         console.note(f"{len(skipped)} of {len(files) + len(missing)} "
                      f"{'file' if len(files) + len(missing) == 1 else 'files'} skipped")
         return SKIPPED_EXIT
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    """`alexspec export`: write the eval model, check it, print what was written."""
+    from alexspec.runtime.export import export
+
+    console.print(export(args.checkpoint, args.output, warn=console.note).message)
     return 0
 
 
