@@ -13,8 +13,50 @@ from pathlib import Path
 
 from alexspec.console import Console
 from alexspec.errors import AlexspecError, RunError
+from alexspec.words import count
 
 DEFAULT_SPEC = "specs/alexnet.cfg"
+
+DESCRIPTION = """\
+Write a convolutional net down as a cuda-convnet layer file, check it, draw it, train it over
+two GPUs as the AlexNet paper did, and use what it learned.
+
+  alexspec check specs/alexnet.cfg            the layer table: shapes, parameters, GPUs
+  alexspec draw specs/alexnet.cfg -o n.svg    the paper's Figure 2 of your net
+  alexspec run specs/alexnet.cfg --data DIR   train (Fashion-MNIST when no data is given)
+  alexspec test runs/alexnet                  top-1 / top-5 error of the newest checkpoint
+  alexspec show runs/alexnet --preds          test images with their top-5 guesses (Figure 4)
+  alexspec predict runs/alexnet photo.jpg     the top classes of your own images
+  alexspec export runs/alexnet -o net.onnx    the trained net for another runtime
+"""
+EPILOG = ("Run 'alexspec COMMAND --help' for a command's options. Exit status: 0 ok, 1 run "
+          "failure, 2 spec or usage error, 3 predict skipped unreadable files, 130 interrupted.")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("alexspec")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default when it has one and does not say it already;
+    text with its own line breaks (examples, tables) is kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or "%(default)" in text or action.default in (None, False, argparse.SUPPRESS) \
+                or not action.option_strings or isinstance(action, argparse._VersionAction):
+            return text
+        return f"{text} (default: %(default)s)"
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def _spec_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
@@ -22,7 +64,8 @@ def _spec_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
         p.add_argument("spec", nargs="?", default=None, help=f"layer definition file ({DEFAULT_SPEC})")
     else:
         p.add_argument("spec", help="layer definition file (cuda-convnet syntax + extensions)")
-    p.add_argument("--layer-params", metavar="FILE", help="layer parameter file (cuda-convnet)")
+    p.add_argument("--layer-params", metavar="FILE",
+                   help="layer parameter file (cuda-convnet; default: none, the spec's own values)")
     p.add_argument("--inner-size", type=int, metavar="N", help="input size when the spec leaves it to the data")
     p.add_argument("--allow-code", action="store_true",
                    help="accept initWFunc/initBFunc/initCFunc keys (checked only: nothing imports or "
@@ -31,7 +74,9 @@ def _spec_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="alexspec", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="alexspec", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=_Help)
+    parser.add_argument("--version", action="version", version=f"alexspec {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("check", help="validate a spec and print its layer table")
@@ -41,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("draw", help="draw the net: the paper's Figure 2, or a layer graph")
     _spec_args(p, optional=True)
     p.add_argument("-o", "--output", metavar="FILE", help="FILE.svg|.pdf|.png|.dot (default: <spec>.svg)")
-    p.add_argument("--style", choices=("figure2", "graph"), default="figure2")
+    p.add_argument("--style", choices=("figure2", "graph"), default="figure2",
+                   help="figure2: the paper's two GPU lanes of stages; graph: every layer")
     p.set_defaults(func=cmd_draw)
 
     p = sub.add_parser("run", help="train a spec (on the embedded Fashion-MNIST when no data is given)")
@@ -77,13 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("show", help="learned filters (Figure 3), predictions and neighbours (Figure 4)")
-    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("checkpoint", metavar="CKPT", help="a checkpoint, a run directory (its newest) or a .safetensors")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--filters", metavar="LAYER", help="grid of a conv layer's kernels, per GPU")
     what.add_argument("--preds", action="store_true", help="test images with their top-5 labels")
     what.add_argument("--neighbors", action="store_true", help="nearest training images by last hidden layer")
     p.add_argument("--search", type=int, default=10_000, metavar="N",
-                   help="--neighbors searches the first N training images (10,000)")
+                   help="--neighbors searches the first N training images")
     p.add_argument("-o", "--output", metavar="FILE.png",
                    help="where the picture goes "
                         "(default: <checkpoint stem>-filters|preds|neighbors.png here)")
@@ -114,7 +160,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export", help="write a checkpoint's eval model as .onnx, .pt2 or .safetensors",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Write the checkpoint's eval model (dropout scaled as at test time) over one "
                     "device, reload it and check its outputs against the checkpoint's (max abs "
                     "difference at most 1e-4). The format is the output file's extension.",
@@ -134,6 +179,8 @@ needs: pip install 'alexspec[export]'""")
     p.add_argument("checkpoint", metavar="CKPT|RUN", help="a checkpoint or a run directory (its newest)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.onnx | FILE.pt2 | FILE.safetensors")
     p.set_defaults(func=cmd_export)
+    for command in sub.choices.values():
+        command.formatter_class = _Help
     return parser
 
 
@@ -181,7 +228,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     result = run(opts, RunReporter(console))
     t = result.last_test
     if t is not None and result.is_main:
-        console.print(f"done: {result.steps} steps; validation top-1 error {100 * t.top1:.2f}%, "
+        console.print(f"done: {count(result.steps, 'step')}; validation top-1 error {100 * t.top1:.2f}%, "
                       f"top-5 error {100 * t.top5:.2f}%")
         if result.checkpoint:
             console.print(f"checkpoint: {result.checkpoint}")
@@ -197,7 +244,7 @@ def cmd_test(args: argparse.Namespace, console: Console) -> int:
              gpu=args.gpu, limit=args.test_subset)
     s = r.scores
     views = "the ten views" if s.views > 1 else "the centre crop"
-    console.print(f"{r.checkpoint} (step {r.step}) on {s.images:,} test images, {views}:\n"
+    console.print(f"{r.checkpoint} (step {r.step}) on {count(s.images, 'test image')}, {views}:\n"
                   f"  logprob {s.loss:.4f}\n"
                   f"  top-1 error {100 * s.top1:.2f}%  (accuracy {100 * (1 - s.top1):.2f}%)\n"
                   f"  top-5 error {100 * s.top5:.2f}%  (accuracy {100 * (1 - s.top5):.2f}%)")
@@ -243,8 +290,7 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     if not files and not missing:
         raise RunError("no image files found (looked for " + ", ".join(EXTENSIONS) + ")",
                        where=" ".join(args.images))
-    console.note(f"checkpoint {r.path} (step {r.step}): {len(files):,} "
-                 f"{'file' if len(files) == 1 else 'files'}, "
+    console.note(f"checkpoint {r.path} (step {r.step}): {count(len(files), 'file')}, "
                  f"{'the ten views' if args.multiview else 'the centre crop'}")
     with FileProgress(console, "predict", len(files), quiet=args.batch) as bar:
         got = predict(r, files, top=args.top, multiview=args.multiview, batch=args.batch,
@@ -259,8 +305,7 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
         for p in got.predictions:
             console.write(p.line())
     if skipped:
-        console.note(f"{len(skipped)} of {len(files) + len(missing)} "
-                     f"{'file' if len(files) + len(missing) == 1 else 'files'} skipped")
+        console.note(f"{len(skipped)} of {count(len(files) + len(missing), 'file')} skipped")
         return SKIPPED_EXIT
     return 0
 

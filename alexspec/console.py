@@ -5,19 +5,34 @@ Library code never prints; it returns renderables or reports through objects the
 
 from __future__ import annotations
 
+import os
 import sys
 
 from rich.console import Console as RichConsole
 
 from alexspec.errors import AlexspecError
+from alexspec.words import count
+
+
+# Width for output that is not a terminal (a pipe, a file): wide enough that no line is broken
+# (rich would otherwise assume 80 columns); COLUMNS, when set, still wins.
+UNWRAPPED = 10_000
+
+
+def _rich(stderr: bool) -> RichConsole:
+    c = RichConsole(stderr=stderr, highlight=False, soft_wrap=True)
+    if not c.is_terminal and "COLUMNS" not in os.environ:
+        c.width = UNWRAPPED
+    return c
 
 
 class Console:
-    """stdout for results, stderr for diagnostics."""
+    """stdout for results, stderr for diagnostics. On a terminal, tables fit its width; elsewhere
+    nothing is wrapped, so a log or a pipe gets each line whole."""
 
     def __init__(self) -> None:
-        self.out = RichConsole(highlight=False, soft_wrap=False)
-        self.err = RichConsole(stderr=True, highlight=False, soft_wrap=True)
+        self.out = _rich(stderr=False)
+        self.err = _rich(stderr=True)
 
     def print(self, *renderables: object) -> None:
         self.out.print(*renderables)
@@ -156,9 +171,9 @@ class RunReporter:
             self._progress.remove_task(self._test_task)
             self._test_task = None
         views = "ten views" if info.views > 1 else "centre crop"
-        self._line(f"test at step {info.step} ({info.epoch:.2f} epochs): logprob {info.loss:.4f}, "
+        self._line(f"test at step {info.step} ({count(info.epoch, 'epoch', '.2f')}): logprob {info.loss:.4f}, "
                    f"top-1 error {100 * info.top1:.2f}%, top-5 error {100 * info.top5:.2f}% "
-                   f"({info.images:,} images, {views})"
+                   f"({count(info.images, 'image')}, {views})"
                    + ("; validation error stopped improving: learning rate / 10" if info.dropped_lr else ""))
 
     def saved(self, path: str) -> None:

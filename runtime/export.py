@@ -36,6 +36,7 @@ from alexspec.errors import RunError
 from alexspec.runtime import checkpoint as ckpt
 from alexspec.runtime.augment import DataStats
 from alexspec.runtime.restore import Restored
+from alexspec.words import count
 
 FORMATS = (".onnx", ".pt2", ".safetensors")
 TOLERANCE = 1e-4  # max abs difference of the logits allowed between the export and the checkpoint
@@ -297,5 +298,5 @@ def export(checkpoint: str | Path, out: str | Path, *, warn=None, check_batch: i
         io_text = (f"input image float32 {shape} RGB 0..255 (mean image and centre crop inside), "
                    f"output logits Nx{r.model.num_classes}")
     msg = (f"wrote {out}: {what}; {io_text}; max abs difference from the checkpoint's eval model "
-           f"{diff:.2g} on {check_batch} images")
+           f"{diff:.2g} on {count(check_batch, 'image')}")
     return Exported(out, fmt, diff, check_batch, msg)

@@ -24,6 +24,7 @@ from alexspec.runtime.restore import Restored, open_restored_data, restore
 from alexspec.runtime.show import plots
 from alexspec.runtime.show.filters import FilterGrid, filter_grid
 from alexspec.runtime.show.predict import Neighbours, TopK, nearest, top_k
+from alexspec.words import count
 
 SEARCH_LIMIT = 10_000  # training images searched for neighbours
 BATCH = 256
@@ -91,7 +92,7 @@ def show_filters(checkpoint: str | Path, layer: str, out: str | Path | None = No
     title = (f"{layer}: {total} kernels of {kh}x{kw}x{channels} ({shown}); {where}; "
              f"{r.path.name}, step {r.step}")
     size = plots.draw_filters(grid, path, title)
-    return Shown(path, size, f"wrote {path}: {total} kernels of {layer} ({len(grid.blocks)} "
+    return Shown(path, size, f"wrote {path}: {count(total, 'kernel')} of {layer} ({len(grid.blocks)} "
                  f"block{'s' if len(grid.blocks) != 1 else ''}, {where})", grid=grid)
 
 
