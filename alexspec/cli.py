@@ -126,8 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", metavar="CKPT", help="a checkpoint, a run directory (its newest) or a .safetensors")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--filters", metavar="LAYER", help="grid of a conv layer's kernels, per GPU")
-    what.add_argument("--preds", action="store_true", help="test images with their top-5 labels")
-    what.add_argument("--neighbors", action="store_true", help="nearest training images by last hidden layer")
+    what.add_argument("--preds", nargs="*", metavar="IMAGE",
+                      help="test images (or these image files) with their top-5 labels")
+    what.add_argument("--neighbors", nargs="*", metavar="IMAGE",
+                      help="test images (or these query files) and their nearest training images "
+                           "by the last hidden layer")
+    p.add_argument("--images", type=int, metavar="N",
+                   help="how many test images --preds / --neighbors show (default: 8 / 5)")
+    p.add_argument("--errors", action="store_true",
+                   help="--preds: misclassified test images first (default: a seeded choice)")
     p.add_argument("--search", type=int, default=10_000, metavar="N",
                    help="--neighbors searches the first N training images")
     p.add_argument("-o", "--output", metavar="FILE.png",
@@ -255,15 +262,22 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     """`alexspec show`: draw a checkpoint's filters, predictions or neighbours."""
     from alexspec.runtime import show
 
+    if (args.images is not None or args.errors) and args.filters:
+        raise RunError("--images and --errors go with --preds or --neighbors", where="--filters")
+    if args.errors and args.preds is None:
+        raise RunError("--errors goes with --preds", where="--errors")
+    counts = {} if args.images is None else {"count": args.images}
     if args.filters:
         shown = show.show_filters(args.checkpoint, args.filters, args.output, gpu=args.gpu,
                                   warn=console.note)
-    elif args.preds:
+    elif args.preds is not None:
         shown = show.show_predictions(args.checkpoint, args.output, data=args.data, gpu=args.gpu,
-                                      warn=console.note)
+                                      files=args.preds, errors=args.errors, warn=console.note,
+                                      **counts)
     else:
         shown = show.show_neighbours(args.checkpoint, args.output, data=args.data, gpu=args.gpu,
-                                     search=args.search, warn=console.note)
+                                     search=args.search, files=args.neighbors, warn=console.note,
+                                     **counts)
     console.print(shown.message)
     return 0
 
