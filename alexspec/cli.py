@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="FILE.svg|.pdf|.png|.dot (default: <spec>.svg)")
     p.add_argument("--style", choices=("figure2", "graph"), default="figure2",
                    help="figure2: the paper's two GPU lanes of stages; graph: every layer")
+    p.add_argument("--rankdir", choices=("TB", "LR"),
+                   help="stages top to bottom (TB) or left to right (LR) (default: LR for figure2, "
+                        "as in the paper; TB for graph)")
     p.set_defaults(func=cmd_draw)
 
     p = sub.add_parser("run", help="train a spec (on the embedded Fashion-MNIST when no data is given)")
@@ -215,7 +218,7 @@ def cmd_draw(args: argparse.Namespace, console: Console) -> int:
 
     net = _load(args)
     out = Path(args.output or Path(net.path).with_suffix(".svg").name)
-    result = draw(net, out, style=args.style)
+    result = draw(net, out, style=args.style, rankdir=args.rankdir)
     console.print(result)
     return 0
 
