@@ -12,9 +12,51 @@ import sys
 from pathlib import Path
 
 from alexspec.console import Console
-from alexspec.errors import AlexspecError
+from alexspec.errors import AlexspecError, RunError
+from alexspec.words import count
 
 DEFAULT_SPEC = "specs/alexnet.cfg"
+
+DESCRIPTION = """\
+Write a convolutional net down as a cuda-convnet layer file, check it, draw it, train it over
+two GPUs as the AlexNet paper did, and use what it learned.
+
+  alexspec check specs/alexnet.cfg            the layer table: shapes, parameters, GPUs
+  alexspec draw specs/alexnet.cfg -o n.svg    the paper's Figure 2 of your net
+  alexspec run specs/alexnet.cfg --data DIR   train (Fashion-MNIST when no data is given)
+  alexspec test runs/alexnet                  top-1 / top-5 error of the newest checkpoint
+  alexspec show runs/alexnet --preds          test images with their top-5 guesses (Figure 4)
+  alexspec predict runs/alexnet photo.jpg     the top classes of your own images
+  alexspec export runs/alexnet -o net.onnx    the trained net for another runtime
+"""
+EPILOG = ("Run 'alexspec COMMAND --help' for a command's options. Exit status: 0 ok, 1 run "
+          "failure, 2 spec or usage error, 3 predict skipped unreadable files, 130 interrupted.")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("alexspec")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default when it has one and does not say it already;
+    text with its own line breaks (examples, tables) is kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or "%(default)" in text or action.default in (None, False, argparse.SUPPRESS) \
+                or not action.option_strings or isinstance(action, argparse._VersionAction):
+            return text
+        return f"{text} (default: %(default)s)"
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def _spec_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
@@ -22,7 +64,8 @@ def _spec_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
         p.add_argument("spec", nargs="?", default=None, help=f"layer definition file ({DEFAULT_SPEC})")
     else:
         p.add_argument("spec", help="layer definition file (cuda-convnet syntax + extensions)")
-    p.add_argument("--layer-params", metavar="FILE", help="layer parameter file (cuda-convnet)")
+    p.add_argument("--layer-params", metavar="FILE",
+                   help="layer parameter file (cuda-convnet; default: none, the spec's own values)")
     p.add_argument("--inner-size", type=int, metavar="N", help="input size when the spec leaves it to the data")
     p.add_argument("--allow-code", action="store_true",
                    help="accept initWFunc/initBFunc/initCFunc keys (checked only: nothing imports or "
@@ -34,7 +77,9 @@ def _spec_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="alexspec", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="alexspec", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=_Help)
+    parser.add_argument("--version", action="version", version=f"alexspec {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("check", help="validate a spec and print its layer table")
@@ -44,7 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("draw", help="draw the net: the paper's Figure 2, or a layer graph")
     _spec_args(p, optional=True)
     p.add_argument("-o", "--output", metavar="FILE", help="FILE.svg|.pdf|.png|.dot (default: <spec>.svg)")
-    p.add_argument("--style", choices=("figure2", "graph"), default="figure2")
+    p.add_argument("--style", choices=("figure2", "graph"), default="figure2",
+                   help="figure2: the paper's two GPU lanes of stages; graph: every layer")
+    p.add_argument("--rankdir", choices=("TB", "LR"),
+                   help="stages top to bottom (TB) or left to right (LR) (default: LR for figure2, "
+                        "as in the paper; TB for graph)")
     p.set_defaults(func=cmd_draw)
 
     p = sub.add_parser("run", help="train a spec (on the embedded Fashion-MNIST when no data is given)")
@@ -80,13 +129,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("show", help="learned filters (Figure 3), predictions and neighbours (Figure 4)")
-    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("checkpoint", metavar="CKPT", help="a checkpoint, a run directory (its newest) or a .safetensors")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--filters", metavar="LAYER", help="grid of a conv layer's kernels, per GPU")
-    what.add_argument("--preds", action="store_true", help="test images with their top-5 labels")
-    what.add_argument("--neighbors", action="store_true", help="nearest training images by last hidden layer")
+    what.add_argument("--preds", nargs="*", metavar="IMAGE",
+                      help="test images (or these image files) with their top-5 labels")
+    what.add_argument("--neighbors", nargs="*", metavar="IMAGE",
+                      help="test images (or these query files) and their nearest training images "
+                           "by the last hidden layer")
+    p.add_argument("--images", type=int, metavar="N",
+                   help="how many test images --preds / --neighbors show (default: 8 / 5)")
+    p.add_argument("--errors", action="store_true",
+                   help="--preds: misclassified test images first (default: a seeded choice)")
     p.add_argument("--search", type=int, default=10_000, metavar="N",
-                   help="--neighbors searches the first N training images (10,000)")
+                   help="--neighbors searches the first N training images")
     p.add_argument("-o", "--output", metavar="FILE.png",
                    help="where the picture goes "
                         "(default: <checkpoint stem>-filters|preds|neighbors.png here)")
@@ -94,6 +150,50 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images to show (default: the data the checkpoint was trained on)")
     p.add_argument("--gpu", default="auto", help="logical GPU -> device list: 0,1 | cpu | auto")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser(
+        "predict", help="the top classes of image files, with the checkpoint's class names",
+        description="Classify image files with a trained checkpoint. Each image is prepared as "
+                    "`alexspec test` prepares the validation images: read as the training data "
+                    "stores its images (any mode: grey, RGBA over white, palette, 16-bit scaled), "
+                    "scaled to the working size, the mean image subtracted, the centre crop (or "
+                    "the ten views). Exit status: 0, or 3 when some file was skipped.")
+    p.add_argument("checkpoint", metavar="CKPT|RUN",
+                   help="a checkpoint, a run directory (its newest checkpoint) or an exported .safetensors")
+    p.add_argument("images", nargs="+", metavar="IMAGE|DIR",
+                   help="image files, or folders searched recursively for image files")
+    p.add_argument("--top", type=int, metavar="N", help="classes per image (default: the spec's topk)")
+    p.add_argument("--multiview", action="store_true",
+                   help="average the softmax over the paper's ten views (default: the centre crop)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document on stdout (notes go to stderr)")
+    p.add_argument("--batch", type=int, default=128, metavar="N", help="images per batch (default: 128)")
+    p.add_argument("--gpu", default="auto", help="logical GPU -> device list: 0,1 | cpu | auto")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "export", help="write a checkpoint's eval model as .onnx, .pt2 or .safetensors",
+        description="Write the checkpoint's eval model (dropout scaled as at test time) over one "
+                    "device, reload it and check its outputs against the checkpoint's (max abs "
+                    "difference at most 1e-4). The format is the output file's extension.",
+        epilog="""formats:
+  .onnx         torch.onnx.export, checked with onnxruntime; class names and the contract in
+                the model's metadata_props
+  .pt2          torch.export program (torch.export.load), metadata in extra file alexspec.json
+  .safetensors  the weights, mean image and PCA; spec text, class names and settings in the
+                metadata: alexspec test, show and predict load it like a checkpoint
+
+input contract of .onnx and .pt2:
+  input  "image"  float32 (N, 3, S, S), S = the spec's imgSize (e.g. 256), RGB, values 0..255;
+                  the picture's shorter side scaled to S and the centre square kept
+  inside          the mean image is subtracted and the centre crop (innerSize) taken in the graph
+  output "logits" float32 (N, classes), scores before the softmax; N is dynamic
+needs: pip install 'alexspec[export]'""")
+    p.add_argument("checkpoint", metavar="CKPT|RUN", help="a checkpoint or a run directory (its newest)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.onnx | FILE.pt2 | FILE.safetensors")
+    p.set_defaults(func=cmd_export)
+    for command in sub.choices.values():
+        command.formatter_class = _Help
     return parser
 
 
@@ -129,7 +229,7 @@ def cmd_draw(args: argparse.Namespace, console: Console) -> int:
     net = _load(args)
     _warn(net, console)
     out = Path(args.output or Path(net.path).with_suffix(".svg").name)
-    result = draw(net, out, style=args.style)
+    result = draw(net, out, style=args.style, rankdir=args.rankdir)
     console.print(result)
     return 0
 
@@ -149,7 +249,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     result = run(opts, RunReporter(console))
     t = result.last_test
     if t is not None and result.is_main:
-        console.print(f"done: {result.steps} steps; validation top-1 error {100 * t.top1:.2f}%, "
+        console.print(f"done: {count(result.steps, 'step')}; validation top-1 error {100 * t.top1:.2f}%, "
                       f"top-5 error {100 * t.top5:.2f}%")
         if result.checkpoint:
             console.print(f"checkpoint: {result.checkpoint}")
@@ -165,7 +265,7 @@ def cmd_test(args: argparse.Namespace, console: Console) -> int:
              gpu=args.gpu, limit=args.test_subset)
     s = r.scores
     views = "the ten views" if s.views > 1 else "the centre crop"
-    console.print(f"{r.checkpoint} (step {r.step}) on {s.images:,} test images, {views}:\n"
+    console.print(f"{r.checkpoint} (step {r.step}) on {count(s.images, 'test image')}, {views}:\n"
                   f"  logprob {s.loss:.4f}\n"
                   f"  top-1 error {100 * s.top1:.2f}%  (accuracy {100 * (1 - s.top1):.2f}%)\n"
                   f"  top-5 error {100 * s.top5:.2f}%  (accuracy {100 * (1 - s.top5):.2f}%)")
@@ -176,16 +276,73 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     """`alexspec show`: draw a checkpoint's filters, predictions or neighbours."""
     from alexspec.runtime import show
 
+    if (args.images is not None or args.errors) and args.filters:
+        raise RunError("--images and --errors go with --preds or --neighbors", where="--filters")
+    if args.errors and args.preds is None:
+        raise RunError("--errors goes with --preds", where="--errors")
+    counts = {} if args.images is None else {"count": args.images}
     if args.filters:
         shown = show.show_filters(args.checkpoint, args.filters, args.output, gpu=args.gpu,
                                   warn=console.note)
-    elif args.preds:
+    elif args.preds is not None:
         shown = show.show_predictions(args.checkpoint, args.output, data=args.data, gpu=args.gpu,
-                                      warn=console.note)
+                                      files=args.preds, errors=args.errors, warn=console.note,
+                                      **counts)
     else:
         shown = show.show_neighbours(args.checkpoint, args.output, data=args.data, gpu=args.gpu,
-                                     search=args.search, warn=console.note)
+                                     search=args.search, files=args.neighbors, warn=console.note,
+                                     **counts)
     console.print(shown.message)
+    return 0
+
+
+SKIPPED_EXIT = 3  # `predict`: some files could not be read (the others were classified)
+
+
+def cmd_predict(args: argparse.Namespace, console: Console) -> int:
+    """`alexspec predict`: one line (or JSON entry) per image with its top classes."""
+    import json
+
+    from alexspec.console import FileProgress
+    from alexspec.runtime.images import EXTENSIONS
+    from alexspec.runtime.predict import image_files, open_model, predict
+
+    if args.batch <= 0:
+        raise RunError(f"must be a positive number of images (got {args.batch})", where="--batch")
+    if args.top is not None and args.top <= 0:
+        raise RunError(f"must be a positive number of classes (got {args.top})", where="--top")
+    r = open_model(args.checkpoint, args.gpu, console.note)
+    files, missing = image_files(args.images)
+    for f, why in missing:
+        console.note(f"skipped {f}: {why}")
+    if not files and not missing:
+        raise RunError("no image files found (looked for " + ", ".join(EXTENSIONS) + ")",
+                       where=" ".join(args.images))
+    console.note(f"checkpoint {r.path} (step {r.step}): {count(len(files), 'file')}, "
+                 f"{'the ten views' if args.multiview else 'the centre crop'}")
+    with FileProgress(console, "predict", len(files), quiet=args.batch) as bar:
+        got = predict(r, files, top=args.top, multiview=args.multiview, batch=args.batch,
+                      progress=bar, on_skip=lambda f, why: console.note(f"skipped {f}: {why}"))
+    skipped = missing + got.skipped
+    if args.json:
+        console.write(json.dumps({
+            "checkpoint": str(r.path), "step": r.step, "top": got.k, "views": got.views,
+            "predictions": [p.as_json() for p in got.predictions],
+            "skipped": [{"file": f, "reason": why} for f, why in skipped]}, indent=1))
+    else:
+        for p in got.predictions:
+            console.write(p.line())
+    if skipped:
+        console.note(f"{len(skipped)} of {count(len(files) + len(missing), 'file')} skipped")
+        return SKIPPED_EXIT
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    """`alexspec export`: write the eval model, check it, print what was written."""
+    from alexspec.runtime.export import export
+
+    console.print(export(args.checkpoint, args.output, warn=console.note).message)
     return 0
 
 

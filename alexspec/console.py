@@ -5,22 +5,42 @@ Library code never prints; it returns renderables or reports through objects the
 
 from __future__ import annotations
 
+import os
 import sys
 
 from rich.console import Console as RichConsole
 
 from alexspec.errors import AlexspecError
+from alexspec.words import count
+
+
+# Width for output that is not a terminal (a pipe, a file): wide enough that no line is broken
+# (rich would otherwise assume 80 columns); COLUMNS, when set, still wins.
+UNWRAPPED = 10_000
+
+
+def _rich(stderr: bool) -> RichConsole:
+    c = RichConsole(stderr=stderr, highlight=False, soft_wrap=True)
+    if not c.is_terminal and "COLUMNS" not in os.environ:
+        c.width = UNWRAPPED
+    return c
 
 
 class Console:
-    """stdout for results, stderr for diagnostics."""
+    """stdout for results, stderr for diagnostics. On a terminal, tables fit its width; elsewhere
+    nothing is wrapped, so a log or a pipe gets each line whole."""
 
     def __init__(self) -> None:
-        self.out = RichConsole(highlight=False, soft_wrap=False)
-        self.err = RichConsole(stderr=True, highlight=False, soft_wrap=True)
+        self.out = _rich(stderr=False)
+        self.err = _rich(stderr=True)
 
     def print(self, *renderables: object) -> None:
         self.out.print(*renderables)
+
+    def write(self, text: str) -> None:
+        """Raw text on stdout (a JSON document for scripts: no markup, no wrapping)."""
+        sys.stdout.write(text.rstrip("\n") + "\n")
+        sys.stdout.flush()
 
     def error(self, e: AlexspecError) -> None:
         # Plain text: diagnostics must stay copy-pastable and editor-clickable.
@@ -34,6 +54,38 @@ class Console:
     def note(self, text: str) -> None:
         """One line of information on stderr (what data or devices a run uses)."""
         self.err.print(text)
+
+
+class FileProgress:
+    """A progress bar over files on stderr, shown only on a terminal and for more than `quiet`
+    files: `with FileProgress(console, "predict", n) as bar: bar(done)`."""
+
+    def __init__(self, console: Console, description: str, total: int, quiet: int = 0) -> None:
+        self.console, self.description, self.total = console, description, total
+        self.show = console.err.is_terminal and total > quiet
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> "FileProgress":
+        if self.show:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+
+            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24),
+                                      MofNCompleteColumn(), TimeRemainingColumn(compact=True),
+                                      TextColumn("left"), console=self.console.err, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=self.total)
+        return self
+
+    def __call__(self, done: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 def _clock(seconds: float) -> str:
@@ -119,9 +171,9 @@ class RunReporter:
             self._progress.remove_task(self._test_task)
             self._test_task = None
         views = "ten views" if info.views > 1 else "centre crop"
-        self._line(f"test at step {info.step} ({info.epoch:.2f} epochs): logprob {info.loss:.4f}, "
+        self._line(f"test at step {info.step} ({count(info.epoch, 'epoch', '.2f')}): logprob {info.loss:.4f}, "
                    f"top-1 error {100 * info.top1:.2f}%, top-5 error {100 * info.top5:.2f}% "
-                   f"({info.images:,} images, {views})"
+                   f"({count(info.images, 'image')}, {views})"
                    + ("; validation error stopped improving: learning rate / 10" if info.dropped_lr else ""))
 
     def saved(self, path: str) -> None:

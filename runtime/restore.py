@@ -53,7 +53,9 @@ def restore(checkpoint: str | Path, gpu: str = "auto", warn: Warn | None = None)
     from alexspec.compiler import build
     from alexspec.pipeline import loads
 
-    path, c = ckpt.resolve(Path(checkpoint), warn)
+    from alexspec.runtime.export import load_any  # a checkpoint, or an exported .safetensors
+
+    path, c = ckpt.resolve(Path(checkpoint), warn, load=load_any)
     s = c.settings
     try:
         net = loads(c.spec_text, c.spec_path, c.params_text, c.params_path,

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from alexspec.errors import RunError
 from alexspec.ir import RunSettings
 from alexspec.net import Net
+from alexspec.words import count
 from alexspec.runtime import checkpoint as ckpt
 from alexspec.runtime.data.base import TensorSplit, open_data, subset_indices
 from alexspec.runtime.evaluate import Scores, evaluate
@@ -213,8 +214,8 @@ def _run(net: Net, opts: RunOptions, ctx: Any, spec_text: str, params_text: str 
     trainer = Trainer(model, data, train_split, cfg, reporter, prov, resume=resume, dist=ctx)
     reporter.info(
         f"net {net.path}: {net.params:,} parameters, input {inner}x{inner} crops of {cfg.img_size}x{cfg.img_size}; "
-        f"minibatch {trainer.batch}, {cfg.epochs:g} epochs of {trainer.steps_per_epoch} steps"
-        + (f", at most {cfg.max_batches} steps" if cfg.max_batches else "")
+        f"minibatch {trainer.batch}, {count(cfg.epochs, 'epoch', 'g')} of {count(trainer.steps_per_epoch, 'step')}"
+        + (f", at most {count(cfg.max_batches, 'step')}" if cfg.max_batches else "")
         + (f"; resuming {resume_path} at step {resume.step}" if resume else "")
         + f"; checkpoints in {save_path}")
     return trainer.run()

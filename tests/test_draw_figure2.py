@@ -32,7 +32,7 @@ def test_alexnet_figure2_lanes_and_stage_labels(alexnet):
     assert all(data not in members for members in dot.clusters.values())  # one input box
     assert {v for u, v in dot.same() if u == data} == {names.index("conv1a"), names.index("conv1b")}
     assert "11x11, stride 4" in dot.nodes[names.index("conv1a")]
-    assert "5x5, stride 1, pad 2" in dot.nodes[names.index("conv2b")]
+    assert "5x5, stride 1, | pad 2" in dot.nodes[names.index("conv2b")]  # two lines
     assert "labels" not in " ".join(dot.nodes.values())  # the labels layer is not a stage
 
 
@@ -41,10 +41,11 @@ def test_alexnet_figure2_transitions_carry_pooling_and_normalisation(alexnet):
     idx = {n.name: i for i, n in enumerate(alexnet.nodes)}
     label = lambda a, b: dot.edge_label(idx[a], idx[b])  # noqa: E731
     for col in "ab":
+        # each annotation wrapped to short lines, so the gaps between the boxes stay narrow
         assert label(f"conv1{col}", f"conv2{col}") == (
-            "Response normalisation (n=5) | Max pooling 3x3, stride 2")
+            "Response | normalisation | (n=5) | Max pooling | 3x3, stride 2")
         assert label(f"conv3{col}", f"conv4{col}") == ""
-        assert label(f"conv5{col}", f"fc6{col}") == "Max pooling 3x3, stride 2"
+        assert label(f"conv5{col}", f"fc6{col}") == "Max pooling | 3x3, stride 2"
         assert label(f"fc6{col}", f"fc7{col}") == "Dropout 0.5"
     assert label("fc8", "logprob") == "Softmax"
 

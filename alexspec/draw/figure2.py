@@ -9,6 +9,7 @@ cross GPUs are red, dashed and do not pull the lanes out of line (constraint=fal
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import graphviz
@@ -19,6 +20,13 @@ from alexspec.ir import ConvLayer, LocalLayer
 from alexspec.layers import kind_of
 from alexspec.layers.neuron import neuron_text  # noqa: F401  (re-exported)
 from alexspec.net import Net, Node
+
+# Legibility at page width (16 cm): the drawing is about 12 inches wide natively, so it is shown
+# at about half size; 14-point link text and 15-point box text print at about 7 points.
+LINK_POINTS = "14"
+BOX_POINTS = "15"
+DETAIL_POINTS = "12"
+LINK_CHARS = 15  # a link's text is wrapped to lines of at most this many characters
 
 # The Figure 2 caption prints 253,440 neurons for conv1; 55*55*96 is 290,400 (an erratum).
 PAPER_CONV1_NEURONS = 290_400
@@ -38,7 +46,7 @@ def _kernel_text(node: Node) -> str:
     k = _pair(layer.filter_size, 1)
     text = f"{k}x{k}, stride {_pair(layer.stride, 1)}"
     if any(layer.padding):
-        text += f", pad {_pair(layer.padding, 0)}"
+        text += f",<BR/>pad {_pair(layer.padding, 0)}"
     return text
 
 
@@ -56,6 +64,12 @@ def _link_label(net: Net, link: Link) -> str:
     return "\n".join(_annotation(net[name]) for name in link.via)
 
 
+def _link_lines(label: str) -> list[str]:
+    """The lines a link's text is drawn in: each annotation wrapped to LINK_CHARS, so the
+    space between two boxes stays narrow."""
+    return [line for text in label.split("\n") for line in textwrap.wrap(text, LINK_CHARS) or [""]]
+
+
 def _stage_size(stage: Stage) -> tuple[float, float]:
     """(width, height) in inches: height grows with the spatial size, width with the depth,
     dense layers are tall thin bars (as in the paper)."""
@@ -64,17 +78,17 @@ def _stage_size(stage: Stage) -> tuple[float, float]:
         return 0.9, 0.5
     if out.is_image:
         height = 0.55 + 0.32 * math.log2(max(out.height, 1))
-        width = 0.9 + 0.12 * math.log2(max(out.channels, 1))
+        width = 0.7 + 0.05 * math.log2(max(out.channels, 1))
     else:
         height = 0.9 + 0.16 * math.log2(max(out.channels, 1))
-        width = 1.0
+        width = 0.8
     return round(width, 2), round(height, 2)
 
 
 def _stage_label(stage: Stage) -> str:
     node = stage.node
     name = styles.html_text(node.name)
-    grey = '<FONT POINT-SIZE="9" COLOR="#555555">'
+    grey = f'<FONT POINT-SIZE="{DETAIL_POINTS}" COLOR="#555555">'
     if stage.kind == "input":
         rows = [f"<B>{node.output}</B>", f"{grey}input ({name})</FONT>"]
     elif stage.kind == "sink":
@@ -100,9 +114,9 @@ def _caption(net: Net, fig: Figure2) -> str:
     crossing = len(fig.cross_links)
     title = (f"{Path(net.path).name}: {lanes} GPU lane{'s' if lanes != 1 else ''}, "
              f"{crossing} cross-GPU link{'s' if crossing != 1 else ''}")
-    line = ("input " + ", ".join(styles.count(n) for n in inputs) + "-dimensional; neurons per stage "
-            + "–".join(styles.count(n) for n in counts))
-    rows = [f"<B>{styles.html_text(title)}</B>", styles.html_text(line)]
+    rows = [f"<B>{styles.html_text(title)}</B>",
+            styles.html_text("input " + ", ".join(styles.count(n) for n in inputs) + "-dimensional;"),
+            styles.html_text("neurons per stage " + "–".join(styles.count(n) for n in counts))]
     if crossing:
         rows.append(f'solid arrows stay on one GPU; <FONT COLOR="{styles.CROSS_GPU_EDGE["color"]}">'
                     "red dashed arrows cross GPUs</FONT> (the only transfers)")
@@ -121,19 +135,26 @@ def _tooltip(link: Link) -> str:
     return styles.dot_string(hops)
 
 
-def figure2_graph(net: Net) -> graphviz.Digraph:
-    """The Figure 2 diagram of `net` as a graphviz graph (deterministic source)."""
+def figure2_graph(net: Net, rankdir: str = "LR") -> graphviz.Digraph:
+    """The Figure 2 diagram of `net` as a graphviz graph (deterministic source): stages left
+    to right and GPU lanes one above the other (LR, the paper's), or stages top to bottom and
+    the lanes side by side (TB: narrow and tall, legible on a portrait page)."""
+    if rankdir not in ("LR", "TB"):
+        raise ValueError(f"unknown rankdir {rankdir!r} (expected LR or TB)")
+    tb = rankdir == "TB"
     fig = figure2_stages(net)
     g = graphviz.Digraph("figure2")
-    g.attr(rankdir="LR", newrank="true", nodesep="0.35", ranksep="0.55", splines="line",
-           fontname=styles.FONT, fontsize="11", labelloc="b", label=_caption(net, fig),
+    g.attr(rankdir=rankdir, newrank="true", nodesep="0.3", ranksep="0.3", splines="line",
+           fontname=styles.FONT, fontsize=BOX_POINTS, labelloc="b", label=_caption(net, fig),
            outputorder="edgesfirst")
-    g.attr("node", fontname=styles.FONT, fontsize="11", shape="box3d", style="filled",
-           color="#333333", margin="0.05,0.03")
-    g.attr("edge", fontname=styles.FONT, fontsize="9", arrowsize="0.7")
+    g.attr("node", fontname=styles.FONT, fontsize=BOX_POINTS, shape="box3d", style="filled",
+           color="#333333", margin="0.04,0.03")
+    g.attr("edge", fontname=styles.FONT, fontsize=LINK_POINTS, arrowsize="0.8")
 
     def add_node(sub: graphviz.Digraph, stage: Stage, fill: str) -> None:
         width, height = _stage_size(stage)
+        if tb:  # the spatial size runs across the page, the depth down it
+            width, height = height, width
         shape = "plaintext" if stage.kind == "sink" else "box3d"
         sub.node(f"L{stage.index}", label=_stage_label(stage), fillcolor=fill, shape=shape,
                  width=str(width), height=str(height))
@@ -161,7 +182,8 @@ def figure2_graph(net: Net) -> graphviz.Digraph:
                        if not link.crosses_gpus}
     for link in fig.links:
         label = _link_label(net, link)
-        attrs: dict[str, str] = {"tooltip": _tooltip(link), "tailport": "e", "headport": "w"}
+        attrs: dict[str, str] = {"tooltip": _tooltip(link), "tailport": "s" if tb else "e",
+                                 "headport": "n" if tb else "w"}
         if link.crosses_gpus:
             attrs.update(styles.CROSS_GPU_EDGE, **{"class": "cross"})
             if link.dst not in has_straight_input:
@@ -173,6 +195,6 @@ def figure2_graph(net: Net) -> graphviz.Digraph:
             if lane_of[link.src] is not None and lane_of[link.src] == lane_of[link.dst]:
                 attrs["weight"] = "8"  # keep the lanes straight
         if label:
-            attrs["label"] = "<" + "<BR/>".join(styles.html_text(x) for x in label.split("\n")) + ">"
+            attrs["label"] = "<" + "<BR/>".join(styles.html_text(x) for x in _link_lines(label)) + ">"
         g.edge(f"L{index[link.src]}", f"L{index[link.dst]}", **attrs)
     return g

@@ -42,10 +42,17 @@ def _label(node: Node) -> str:
             f'BGCOLOR="{colour}" COLOR="#333333">{cells}</TABLE>>')
 
 
-def layer_graph(net: Net) -> graphviz.Digraph:
-    """Every layer of `net` as a node, clustered by GPU (deterministic source)."""
+RANKDIRS = ("TB", "LR")
+
+
+def layer_graph(net: Net, rankdir: str = "TB") -> graphviz.Digraph:
+    """Every layer of `net` as a node, clustered by GPU (deterministic source). `rankdir` TB
+    draws the layers top to bottom (the GPU clusters side by side: a page-shaped picture for a
+    deep net), LR left to right."""
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"unknown rankdir {rankdir!r} (expected one of {', '.join(RANKDIRS)})")
     g = graphviz.Digraph("layers")
-    g.attr(rankdir="LR", nodesep="0.25", ranksep="0.45", fontname=styles.FONT, fontsize="11",
+    g.attr(rankdir=rankdir, nodesep="0.25", ranksep="0.45", fontname=styles.FONT, fontsize="11",
            newrank="true", outputorder="edgesfirst")
     g.attr("node", shape="plain", fontname=styles.FONT, fontsize="10")
     g.attr("edge", fontname=styles.FONT, fontsize="9", arrowsize="0.7")

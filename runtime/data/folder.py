@@ -18,8 +18,8 @@ import torch
 
 from alexspec.errors import RunError
 from alexspec.runtime.data.base import HOW_TO_GET, DataSource, SkipHook
+from alexspec.runtime.images import EXTENSIONS, read_square
 
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".webp", ".tif", ".tiff")
 SHARD = 4096  # images per shard file
 
 
@@ -29,19 +29,10 @@ def looks_like(root: Path) -> bool:
 
 
 def decode(path: Path, size: int) -> np.ndarray:
-    """One image as uint8 (3, size, size): shorter side scaled to `size`, centre square kept.
-    Raises OSError/ValueError (Pillow's errors) for an unreadable file."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        w, h = im.size
-        s = size / min(w, h)
-        nw, nh = max(size, round(w * s)), max(size, round(h * s))
-        im = im.resize((nw, nh), Image.BILINEAR)
-        left, top = (nw - size) // 2, (nh - size) // 2
-        im = im.crop((left, top, left + size, top + size))
-        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
+    """One image as uint8 (3, size, size): shorter side scaled to `size`, centre square kept
+    (`alexspec.runtime.images.read_square`, shared with `alexspec predict`). Raises ImageError
+    (a ValueError) for an unreadable or too large file."""
+    return read_square(path, size)
 
 
 @dataclass

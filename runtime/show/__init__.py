@@ -24,6 +24,7 @@ from alexspec.runtime.restore import Restored, open_restored_data, restore
 from alexspec.runtime.show import plots
 from alexspec.runtime.show.filters import FilterGrid, filter_grid
 from alexspec.runtime.show.predict import Neighbours, TopK, nearest, top_k
+from alexspec.words import count
 
 SEARCH_LIMIT = 10_000  # training images searched for neighbours
 BATCH = 256
@@ -91,7 +92,7 @@ def show_filters(checkpoint: str | Path, layer: str, out: str | Path | None = No
     title = (f"{layer}: {total} kernels of {kh}x{kw}x{channels} ({shown}); {where}; "
              f"{r.path.name}, step {r.step}")
     size = plots.draw_filters(grid, path, title)
-    return Shown(path, size, f"wrote {path}: {total} kernels of {layer} ({len(grid.blocks)} "
+    return Shown(path, size, f"wrote {path}: {count(total, 'kernel')} of {layer} ({len(grid.blocks)} "
                  f"block{'s' if len(grid.blocks) != 1 else ''}, {where})", grid=grid)
 
 
@@ -107,23 +108,84 @@ def _centre(r: Restored, images: torch.Tensor) -> torch.Tensor:
     return r.augment.views(images, r.stats, False)[0].to(device)
 
 
+def _check_count(count: int) -> None:
+    if count <= 0:
+        raise RunError(f"must be a positive number of images (got {count})", where="--images")
+
+
+def read_files(r: Restored, files: list[str | Path]) -> tuple[torch.Tensor, list[str]]:
+    """The user's image files as uint8 (B, 3, s, s), read as `predict` reads them (the stored
+    form of the checkpoint's data); an unreadable file is a RunError naming it."""
+    from alexspec.runtime.images import ImageError, read_square
+    from alexspec.runtime.predict import stored_form
+
+    side, grey = stored_form(r)
+    arrays = []
+    for f in files:
+        try:
+            arrays.append(torch.from_numpy(read_square(f, side, grey=grey)))
+        except ImageError as e:
+            raise RunError(f"cannot read this image: {e}", where=str(f)) from None
+    return torch.stack(arrays), [Path(f).name for f in files]
+
+
+@torch.no_grad()
+def _errors_first(r: Restored, split: Any, count: int, seed: int) -> torch.Tensor:
+    """`count` test images in the seeded order of `pick_images`, the misclassified ones (top-1)
+    first: the order is scanned batch by batch until `count` errors are found or it ends."""
+    order = pick_images(len(split), len(split), seed)
+    wrong, right = [], []
+    for start in range(0, len(order), BATCH):
+        idx = order[start:start + BATCH]
+        images, labels, kept = _get(split, idx)
+        if len(kept):
+            guess = r.model(_centre(r, images)).float().argmax(1).cpu()
+            wrong += kept[guess != labels].tolist()
+            right += kept[guess == labels].tolist()
+        if len(wrong) >= count:
+            break
+    return torch.tensor((wrong + right)[:count], dtype=torch.long)
+
+
 @torch.no_grad()
 def show_predictions(checkpoint: str | Path, out: str | Path | None = None, *, data: str | None = None,
-                     gpu: str = "auto", count: int = 8, seed: int = 0,
-                     warn: Warn | None = None) -> Shown:
-    """Figure 4 left: `count` test images, each with its top-5 labels as bars."""
+                     gpu: str = "auto", count: int = 8, seed: int = 0, files: list | None = None,
+                     errors: bool = False, warn: Warn | None = None) -> Shown:
+    """Figure 4 left: `count` test images (or the image `files` given), each with its top-5
+    labels as bars; `errors` puts misclassified test images first."""
+    _check_count(count)
+    if files and errors:
+        raise RunError("--errors picks misclassified test images; image files have no true label",
+                       where="--errors", hint="drop --errors, or the files")
     r = restore(checkpoint, gpu, warn)
-    ds = open_restored_data(r, data, warn)
-    picked = pick_images(len(ds.val), count, seed)
-    images, labels = ds.val.get(picked)
+    captions = None
+    if files:
+        images, captions = read_files(r, files)
+        labels = torch.full((len(images),), -1, dtype=torch.long)
+        picked, classes, what = torch.arange(len(images)), _classes(r), "image files"
+    else:
+        ds = open_restored_data(r, data, warn)
+        picked = _errors_first(r, ds.val, count, seed) if errors else pick_images(len(ds.val), count, seed)
+        images, labels = ds.val.get(picked)
+        classes, what = ds.classes, f"test images of {ds.name}" + (", misclassified first" if errors else "")
     top = top_k(r.model(_centre(r, images)).float(), 5)
     path = _default(out, r, "preds")
     hits = int(top.contains(labels).sum())
-    title = (f"{len(images)} test images of {ds.name}, top-{top.classes.shape[1]} predictions "
-             f"(true label under each image, its bar in red); {r.path.name}, step {r.step}")
-    size = plots.draw_predictions(images, labels, top, ds.classes, path, title)
-    return Shown(path, size, f"wrote {path}: {len(images)} test images, true label in the top "
-                 f"{top.classes.shape[1]} for {hits}", top=top, picked=picked)
+    wrong = int((top.classes[:, 0] != labels).sum())
+    title = (f"{len(images)} {what}, top-{top.classes.shape[1]} predictions "
+             + ("(file name under each image)" if files else "(true label under each image, its bar in red)")
+             + f"; {r.path.name}, step {r.step}")
+    size = plots.draw_predictions(images, labels, top, classes, path, title, captions)
+    tail = "" if files else (f", true label in the top {top.classes.shape[1]} for {hits}, "
+                             f"top-1 wrong for {wrong}")
+    return Shown(path, size, f"wrote {path}: {len(images)} {what}{tail}", top=top, picked=picked,
+                 extra={"labels": labels})
+
+
+def _classes(r: Restored) -> tuple[str, ...]:
+    from alexspec.runtime.predict import class_names
+
+    return class_names(r)
 
 
 def last_hidden(net: Net, logits: str) -> tuple[str, ...]:
@@ -158,16 +220,24 @@ def _get(split: Any, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
 @torch.no_grad()
 def show_neighbours(checkpoint: str | Path, out: str | Path | None = None, *, data: str | None = None,
                     gpu: str = "auto", count: int = 5, k: int = 6, search: int = SEARCH_LIMIT,
-                    seed: int = 0, warn: Warn | None = None) -> Shown:
-    """Figure 4 right: `count` test images, each followed by the `k` training images nearest in
-    Euclidean distance of the last hidden layer, among the first `search` training images."""
+                    seed: int = 0, files: list | None = None, warn: Warn | None = None) -> Shown:
+    """Figure 4 right: `count` test images (or the query image `files` given), each followed by
+    the `k` training images nearest in Euclidean distance of the last hidden layer, among the
+    first `search` training images."""
     if search <= 0:
         raise RunError(f"must be a positive number of training images (got {search})", where="--search")
     r = restore(checkpoint, gpu, warn)
     ds = open_restored_data(r, data, warn)
     names = last_hidden(r.net, r.model.plan.logits)
-    picked = pick_images(len(ds.val), count, seed)
-    queries, query_labels = ds.val.get(picked)
+    captions = None
+    if files:
+        queries, captions = read_files(r, files)
+        query_labels = torch.full((len(queries),), -1, dtype=torch.long)
+        picked = torch.arange(len(queries))
+    else:
+        _check_count(count)
+        picked = pick_images(len(ds.val), count, seed)
+        queries, query_labels = ds.val.get(picked)
     q = features(r, queries, names)
     n = min(search, len(ds.train))
     bank, bank_labels, bank_index = [], [], []
@@ -184,12 +254,12 @@ def show_neighbours(checkpoint: str | Path, out: str | Path | None = None, *, da
     found_images = [ds.train.get(all_index[found.indices[i]])[0] for i in range(len(q))]
     path = _default(out, r, "neighbors")
     layers = "+".join(names)
-    title = (f"{len(q)} test images and the {k} training images nearest by the output of {layers} "
+    title = (f"{len(q)} {'query images' if files else 'test images'} and the {k} training images nearest by the output of {layers} "
              f"({q.shape[1]}-d, Euclidean), searched among the first {n:,} of {len(ds.train):,}; "
              f"{r.path.name}, step {r.step}")
     size = plots.draw_neighbours(queries, query_labels, found, found_images,
-                                 all_labels[found.indices], ds.classes, path, title)
-    return Shown(path, size, f"wrote {path}: {len(q)} test images x {k} nearest training images "
+                                 all_labels[found.indices], ds.classes, path, title, captions)
+    return Shown(path, size, f"wrote {path}: {len(q)} {'query images' if files else 'test images'} x {k} nearest training images "
                  f"by {layers} ({q.shape[1]}-d), searched the first {n:,} of {len(ds.train):,} "
                  f"training images", neighbours=found, picked=picked,
                  extra={"features": names, "searched": n, "query_features": q})

@@ -68,10 +68,16 @@ def draw_filters(grid: FilterGrid, out: Path, title: str) -> tuple[int, int]:
     return _save(fig, out)
 
 
+def _caption(labels: torch.Tensor, i: int, classes: tuple[str, ...], captions: list[str] | None) -> str:
+    """The true class of image i, or (label -1: a file of the user's, class unknown) its caption."""
+    return classes[int(labels[i])] if int(labels[i]) >= 0 else (captions[i] if captions else "?")
+
+
 def draw_predictions(images: torch.Tensor, labels: torch.Tensor, top: TopK,
-                     classes: tuple[str, ...], out: Path, title: str) -> tuple[int, int]:
+                     classes: tuple[str, ...], out: Path, title: str,
+                     captions: list[str] | None = None) -> tuple[int, int]:
     """Figure 4 left: each image above its top-k bars; the true label under the image, and its
-    bar red when it is among the k."""
+    bar red when it is among the k. A label of -1 (a file, class unknown) shows `captions[i]`."""
     n = len(images)
     cols = min(4, n)
     rows = -(-n // cols)
@@ -88,7 +94,7 @@ def draw_predictions(images: torch.Tensor, labels: torch.Tensor, top: TopK,
         ax.set_xticks([])
         ax.set_yticks([])
         true = int(labels[i])
-        ax.set_xlabel(classes[true], fontsize=10, fontweight="bold")
+        ax.set_xlabel(_caption(labels, i, classes, captions), fontsize=10, fontweight="bold")
         bx = fig.add_subplot(gs[2 * r + 1, c])
         probs = top.probs[i].numpy()
         names = [classes[int(j)] for j in top.classes[i]]
@@ -106,9 +112,11 @@ def draw_predictions(images: torch.Tensor, labels: torch.Tensor, top: TopK,
 
 def draw_neighbours(queries: torch.Tensor, query_labels: torch.Tensor, found: Neighbours,
                     found_images: list[torch.Tensor], found_labels: torch.Tensor,
-                    classes: tuple[str, ...], out: Path, title: str) -> tuple[int, int]:
+                    classes: tuple[str, ...], out: Path, title: str,
+                    captions: list[str] | None = None) -> tuple[int, int]:
     """Figure 4 right: each query test image (first column), then its nearest training images
-    (`found_images[r]` (k, C, h, w) and `found_labels` (Q, k) for query r), nearest first."""
+    (`found_images[r]` (k, C, h, w) and `found_labels` (Q, k) for query r), nearest first.
+    A query label of -1 (a file, class unknown) shows `captions[r]`."""
     q, k = found.indices.shape
     qpics = to_display(queries)
     fig = _figure(1.45 * (k + 1) + 0.4, 1.6 * q + 0.7)
@@ -118,7 +126,8 @@ def draw_neighbours(queries: torch.Tensor, query_labels: torch.Tensor, found: Ne
         ax = fig.add_subplot(gs[r, 0])
         ax.imshow(qpics[r], interpolation="nearest")
         ax.set_axis_off()
-        ax.set_title(f"test: {classes[int(query_labels[r])]}", fontsize=8, fontweight="bold")
+        what = "test: " if int(query_labels[r]) >= 0 else ""
+        ax.set_title(what + _caption(query_labels, r, classes, captions), fontsize=8, fontweight="bold")
         nb = to_display(found_images[r])
         for j in range(k):
             bx = fig.add_subplot(gs[r, j + 2])
