@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--filters", metavar="LAYER", help="grid of a conv layer's kernels, per GPU")
     what.add_argument("--preds", action="store_true", help="test images with their top-5 labels")
     what.add_argument("--neighbors", action="store_true", help="nearest training images by last hidden layer")
+    what.add_argument("--cost", action="store_true",
+                      help="training and validation cost against steps, from the run's metrics.jsonl "
+                           "(CKPT: the run directory or one of its checkpoints)")
     p.add_argument("--search", type=int, default=10_000, metavar="N",
                    help="--neighbors searches the first N training images (10,000)")
     p.add_argument("-o", "--output", metavar="FILE.png",
@@ -189,6 +192,11 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     """`alexspec show`: draw a checkpoint's filters, predictions or neighbours."""
     from alexspec.runtime import show
 
+    if args.cost:
+        from alexspec.runtime.metrics import show_cost
+
+        console.print(show_cost(Path(args.checkpoint), Path(args.output) if args.output else None))
+        return 0
     if args.filters:
         shown = show.show_filters(args.checkpoint, args.filters, args.output, gpu=args.gpu,
                                   warn=console.note)

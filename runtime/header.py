@@ -83,8 +83,9 @@ def warnings(plan: RunPlan, *, spec_path: str) -> list[str]:
     """One line per way this run may not learn, each naming what fixes it."""
     s, out = plan.settings, []
     n = len(plan.data.train)
-    if plan.total < FEW_UPDATES and not s.max_batches:
-        out.append(f"only {plan.total:,} optimizer updates ({plan.steps_per_epoch:,} steps per epoch over "
+    full = max(1, math.ceil(s.epochs * plan.steps_per_epoch))  # the whole run, --max-batches aside
+    if full < FEW_UPDATES:
+        out.append(f"only {full:,} optimizer updates ({plan.steps_per_epoch:,} steps per epoch over "
                    f"{n:,} images x {s.epochs:g} epochs): too few to train a net; {_suggest(n, s)}")
     k = len(plan.data.classes)
     if plan.n_classes_out > k:

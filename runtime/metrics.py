@@ -173,3 +173,18 @@ def plot_costs(records: list[Record], out: Path, title: str = "") -> Path | None
         plt.close(fig)
         tmp.unlink(missing_ok=True)
     return out
+
+
+def show_cost(run: Path, out: Path | None = None) -> str:
+    """`alexspec show RUN --cost`: draw the cost plot of a run directory (or of the directory of
+    one of its checkpoints) from its metrics.jsonl; the line to print."""
+    run = Path(run)
+    folder = run if run.is_dir() else run.parent
+    records = read_metrics(folder)
+    out = out or Path(f"{folder.resolve().name}-cost.png")
+    try:
+        plot_costs(records, out, str(folder))
+    except OSError as e:
+        raise RunError(f"cannot write the picture: {(e.strerror or str(e)).lower()}", where=str(out)) from None
+    n_test = sum(isinstance(r, TestRecord) for r in records)
+    return f"wrote {out}: {len(records) - n_test} training and {n_test} validation records of {folder}"

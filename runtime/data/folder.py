@@ -21,6 +21,7 @@ from alexspec.runtime.data.base import HOW_TO_GET, DataSource, SkipHook
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".webp", ".tif", ".tiff")
 SHARD = 4096  # images per shard file
+MAX_PIXELS = 64 * 2**20  # an image larger than this is skipped as corrupt (decompression bombs)
 
 
 def looks_like(root: Path) -> bool:
@@ -34,7 +35,10 @@ def decode(path: Path, size: int) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
-        im = im.convert("RGB")
+        w, h = im.size
+        if w * h > MAX_PIXELS:  # checked on the header, before anything is decoded
+            raise ValueError(f"{w}x{h} pixels is more than {MAX_PIXELS:,} (a decompression bomb?)")
+        im = _to_rgb(im)
         w, h = im.size
         s = size / min(w, h)
         nw, nh = max(size, round(w * s)), max(size, round(h * s))
@@ -42,6 +46,23 @@ def decode(path: Path, size: int) -> np.ndarray:
         left, top = (nw - size) // 2, (nh - size) // 2
         im = im.crop((left, top, left + size, top + size))
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
+
+
+def _to_rgb(im):
+    """8-bit RGB from any mode: 16- and 32-bit grey scaled down by their range (Pillow's own
+    conversion clips them to 255), palette images through their palette (and alpha)."""
+    from PIL import Image
+
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() <= 65535 else float(a.max())
+        return Image.fromarray(np.clip(a * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    if im.mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        return Image.fromarray(np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    return im.convert("RGB")
 
 
 @dataclass
@@ -74,6 +95,8 @@ class FolderSplit:
                            "the data looks broken", where=str(self.files[i]))
 
     def get(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from PIL import Image
+
         images, keep = [], []
         for i in indices.tolist():
             if i in self.bad:
@@ -81,7 +104,7 @@ class FolderSplit:
                 continue
             try:
                 images.append(decode(self.files[i], self.size))
-            except (OSError, ValueError, SyntaxError) as e:  # what Pillow raises for bad files
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # Pillow's errors
                 self._fail(i, f"{type(e).__name__}: {e}")
                 continue
             self._in_row = 0
