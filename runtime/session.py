@@ -311,6 +311,7 @@ def _run(net: Net, opts: RunOptions, ctx: Any, src: _Source, resolved: Resolved,
     vkeep = subset_indices(val_split.labels, cfg.test_subset, cfg.seed)
     if vkeep is not None:
         val_split = SubsetSplit(val_split, vkeep)
+    data_line = _data_line(data, train_split, val_split, keep, vkeep)  # the full sizes, then the subsets
     data = replace(data, train=train_split, val=val_split)
     if ctx.distributed:
         check_batch(min(cfg.mini, max(len(train_split), 1)), ctx)
@@ -320,7 +321,7 @@ def _run(net: Net, opts: RunOptions, ctx: Any, src: _Source, resolved: Resolved,
                       resume=resume, dist=ctx)
     plan = RunPlan(net, cfg, data, n_classes_out=model.num_classes, batch=trainer.batch,
                    steps_per_epoch=trainer.steps_per_epoch, total=trainer.total)
-    for line in header_lines(plan, data_line=_data_line(data, keep, vkeep), devices=ctx.summary or
+    for line in header_lines(plan, data_line=data_line, devices=ctx.summary or
                              model.placement_summary, resolved=resolved, other_data=other_data,
                              resume=f"resuming {resume_path} at step {resume.step}" if resume else None,
                              save_path=str(save_path)):
@@ -330,12 +331,13 @@ def _run(net: Net, opts: RunOptions, ctx: Any, src: _Source, resolved: Resolved,
     return trainer.run()
 
 
-def _data_line(data: DataSource, keep: torch.Tensor | None, vkeep: torch.Tensor | None) -> str:
+def _data_line(data: DataSource, train: Any, val: Any, keep: torch.Tensor | None,
+               vkeep: torch.Tensor | None) -> str:
     out = data.describe()
     if keep is not None:
-        out += f"; training on a stratified subset of {len(keep):,} ({covered(data.train.labels)} classes)"
+        out += f"; training on a stratified subset of {len(keep):,} ({covered(train.labels)} classes)"
     if vkeep is not None:
-        out += f"; validating on a stratified subset of {len(vkeep):,} ({covered(data.val.labels)} classes)"
+        out += f"; validating on a stratified subset of {len(vkeep):,} ({covered(val.labels)} classes)"
     return out
 
 
