@@ -96,22 +96,43 @@ def build_parser() -> argparse.ArgumentParser:
                         "as in the paper; TB for graph)")
     p.set_defaults(func=cmd_draw)
 
-    p = sub.add_parser("run", help="train a spec (on the embedded Fashion-MNIST when no data is given)")
-    _spec_args(p)
+    p = sub.add_parser("run", help="train a spec (on the embedded Fashion-MNIST when no data is given)",
+                       description="Train a spec, or resume a run with --load-file (the checkpoint's "
+                       "spec, data and settings are restored; an option given again overrides one).")
+    p.add_argument("spec", nargs="?", default=None,
+                   help="layer definition file (optional with --load-file: the checkpoint holds it)")
+    p.add_argument("--layer-params", metavar="FILE", help="layer parameter file (cuda-convnet)")
+    p.add_argument("--inner-size", type=int, metavar="N", help="input size when the spec leaves it to the data")
+    p.add_argument("--allow-code", action="store_true",
+                   help="accept initWFunc/initBFunc/initCFunc keys (checked only: nothing imports or "
+                        "runs them, and build/run refuse them as not supported yet)")
     p.add_argument("--data", "--data-path", dest="data", metavar="DIR|NAME",
                    help="image-folder tree, CIFAR-10 batches folder, or 'fashion-mnist'")
     p.add_argument("--gpu", default="auto", help="logical GPU -> device list: 0,1 | cpu | auto")
     p.add_argument("--epochs", type=float, help="epochs to train (spec: [net] epochs)")
     p.add_argument("--mini", type=int, help="minibatch size (spec: [net] mini)")
     p.add_argument("--max-batches", type=int, metavar="N", help="stop after N training batches")
-    p.add_argument("--train-subset", type=int, metavar="N", help="use only N training images")
+    p.add_argument("--train-subset", type=int, metavar="N",
+                   help="train on N images, a seeded subset stratified by class")
     p.add_argument("--save-path", metavar="DIR", help="where checkpoints and metrics go (runs/<spec>)")
-    p.add_argument("--load-file", "-f", metavar="CKPT", help="resume from a checkpoint file or directory")
+    p.add_argument("--load-file", "-f", metavar="CKPT|DIR",
+                   help="resume from a checkpoint file or a run directory's newest checkpoint")
     p.add_argument("--test-freq", type=int, metavar="N", help="test every N batches (0: every epoch)")
     p.add_argument("--multiview-test", action="store_true", help="test on the paper's ten views")
     p.add_argument("--color-noise", type=float, metavar="STD", help="PCA colour noise std (0 turns it off)")
     p.add_argument("--seed", type=int, help="random seed (spec: [net] seed)")
-    p.add_argument("--test-subset", type=int, metavar="N", help="validate on the first N images only")
+    p.add_argument("--test-subset", type=int, metavar="N",
+                   help="validate on N images, a seeded subset stratified by class")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="random horizontal flips in training (spec: [net] flip)")
+    p.add_argument("--crop", action=argparse.BooleanOptionalAction, default=None,
+                   help="random innerSize crops in training; --no-crop: the centre one (spec: [net] crop)")
+    p.add_argument("--plateau-patience", type=float, metavar="EPOCHS",
+                   help="plateau schedules: epochs without improvement before a drop (3)")
+    p.add_argument("--plateau-threshold", type=float, metavar="E",
+                   help="plateau schedules: top-1 error decrease that counts as improving (0)")
+    p.add_argument("--plateau-drops", type=int, metavar="N",
+                   help="plateau schedules: at most N drops (default: the schedule's maxDrops)")
     p.add_argument("--log-every", type=int, metavar="N",
                    help="steps per training record in metrics.jsonl (default: ~50 per run, at most 50 steps apart)")
     p.add_argument("--pack-data", action="store_true",
@@ -125,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", "--data-path", dest="data", metavar="DIR|NAME",
                    help="test data (default: the data the checkpoint was trained on)")
     p.add_argument("--gpu", default="auto", help="logical GPU -> device list: 0,1 | cpu | auto")
-    p.add_argument("--test-subset", type=int, metavar="N", help="test on the first N images only")
+    p.add_argument("--test-subset", type=int, metavar="N",
+                   help="test on N images, a seeded subset stratified by class")
     p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("show", help="learned filters (Figure 3), predictions and neighbours (Figure 4)")
@@ -137,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--neighbors", nargs="*", metavar="IMAGE",
                       help="test images (or these query files) and their nearest training images "
                            "by the last hidden layer")
+    what.add_argument("--cost", action="store_true",
+                      help="training and validation cost against steps, from the run's metrics.jsonl "
+                           "(CKPT: the run directory or one of its checkpoints)")
     p.add_argument("--images", type=int, metavar="N",
                    help="how many test images --preds / --neighbors show (default: 8 / 5)")
     p.add_argument("--errors", action="store_true",
@@ -245,7 +270,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         max_batches=args.max_batches, train_subset=args.train_subset, test_subset=args.test_subset,
         save_path=args.save_path, load_file=args.load_file, test_freq=args.test_freq,
         multiview_test=True if args.multiview_test else None, color_noise=args.color_noise,
-        seed=args.seed, pack_data=args.pack_data, log_every=args.log_every)
+        seed=args.seed, pack_data=args.pack_data, log_every=args.log_every,
+        overrides={k: getattr(args, k) for k in ("flip", "crop", "plateau_patience", "plateau_threshold",
+                                                 "plateau_drops")})
     result = run(opts, RunReporter(console))
     t = result.last_test
     if t is not None and result.is_main:
@@ -276,6 +303,11 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     """`alexspec show`: draw a checkpoint's filters, predictions or neighbours."""
     from alexspec.runtime import show
 
+    if args.cost:
+        from alexspec.runtime.metrics import show_cost
+
+        console.print(show_cost(Path(args.checkpoint), Path(args.output) if args.output else None))
+        return 0
     if (args.images is not None or args.errors) and args.filters:
         raise RunError("--images and --errors go with --preds or --neighbors", where="--filters")
     if args.errors and args.preds is None:

@@ -41,7 +41,9 @@ class Diagnostic:
         text = (sources or {}).get(self.span.path)
         if text is None:
             try:
-                text = Path(self.span.path).read_text(encoding="utf-8", errors="replace")
+                p = Path(self.span.path)  # only a regular file of sane size: never a FIFO or /dev/zero
+                ok = p.is_file() and p.stat().st_size <= 64 * 2**20
+                text = p.read_text(encoding="utf-8", errors="replace") if ok else None
             except OSError:
                 text = None
         if text is not None:

@@ -46,27 +46,8 @@ WEIGHT_TYPES = tuple(t for t, k in kinds().items() if k.weights)
 # --------------------------------------------------------------------------- run settings
 
 
-class RunSettings(Frozen):
-    """The `[name] type=net` section (extension): what cuda-convnet kept on its command line.
-
-    Command-line options override these. Names follow cuda-convnet's options.
-    """
-
-    mini: int = Field(128, gt=0)
-    epochs: float = Field(90, gt=0)
-    test_freq: int = Field(0, alias="testFreq", ge=0)  # batches between tests; 0 = once per epoch
-    inner_size: int | None = Field(None, alias="innerSize", gt=0)  # crop fed to the net
-    img_size: int | None = Field(None, alias="imgSize", gt=0)  # working size the crop comes from
-    color_noise: float = Field(0.1, alias="colorNoise", ge=0)  # std of PCA alpha
-    flip: bool = True
-    mean: Literal["image", "channel", "none"] = "image"
-    multiview_test: bool = Field(False, alias="multiviewTest")
-    data_provider: str | None = Field(None, alias="dataProvider")
-    data_path: str | None = Field(None, alias="dataPath")
-    max_batches: int | None = Field(None, alias="maxBatches", gt=0)
-    train_subset: int | None = Field(None, alias="trainSubset", gt=0)
-    seed: int = 0
-    keep_checkpoints: int = Field(3, alias="keepCheckpoints", ge=1)
+# The `type=net` section: the one run-settings type (alexspec/settings.py).
+from alexspec.settings import RunSettings  # noqa: E402
 
 
 class Spec(Frozen):

@@ -18,11 +18,33 @@ from alexspec.validate import validate_partial
 _LAYER = re.compile(r"^layer '([^']*)': ")
 
 
+MAX_SOURCE_BYTES = 64 * 2**20  # far above any real spec; /dev/zero is not one
+
+
+def _read_bounded(path: Path, what: str) -> bytes:
+    """The bytes of a regular file of at most MAX_SOURCE_BYTES (a FIFO, a device or a huge file
+    is a located SpecError, never a hang or an exhausted memory)."""
+    import stat
+
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode) \
+            else "a device or socket"
+        raise SpecError([Diagnostic(Span(str(path), 1, 1), "file",
+                                    f"the {what} file is {kind}, not a regular file")])
+    with path.open("rb") as f:
+        raw = f.read(MAX_SOURCE_BYTES + 1)
+    if len(raw) > MAX_SOURCE_BYTES:
+        raise SpecError([Diagnostic(Span(str(path), 1, 1), "file",
+                                    f"the {what} file is larger than {MAX_SOURCE_BYTES >> 20} MiB")])
+    return raw
+
+
 def read_source(path: str, what: str) -> str:
     """The UTF-8 text of a spec or params file (`what` names it); a located SpecError when it
     cannot be read or is not UTF-8."""
     try:
-        raw = Path(path).read_bytes()
+        raw = _read_bounded(Path(path), what)
     except OSError as e:
         reason = e.strerror or type(e).__name__
         raise SpecError([Diagnostic(Span(path, 1, 1), "file", f"cannot read the {what} file: {reason}")]) from None

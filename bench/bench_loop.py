@@ -27,7 +27,11 @@ from alexspec.compiler import build
 from alexspec.console import Console, RunReporter
 from alexspec.runtime.data.fashion import DEFAULT_DIR, open_fashion_mnist
 from alexspec.runtime.sgd import PaperSGD
-from alexspec.runtime.train import Provenance, RunConfig, Trainer
+from alexspec.runtime import checkpoint as ckpt
+from alexspec.runtime.lock import SavePathLock
+from alexspec.runtime.metrics import TestRecord
+from alexspec.runtime.train import Provenance, Trainer
+from alexspec.settings import RunSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,8 +73,7 @@ def main() -> None:
     model = build(net, "cpu")
     c, h, w = model.input_shape
     s = net.settings
-    cfg = RunConfig(mini=s.mini, epochs=s.epochs, img_size=s.img_size or h, inner_size=h,
-                    test_freq=10**9, test_subset=1, color_noise=s.color_noise, mean=s.mean, save_path=None)
+    cfg = s.updated({"img_size": s.img_size or h, "inner_size": h, "test_freq": 10**9, "test_subset": 1})
     text = (ROOT / args.spec).read_text()
     rep = Timed()
     trainer = Trainer(model, data, data.train, cfg, rep, Provenance(text, args.spec, None, None,
@@ -93,6 +96,38 @@ def main() -> None:
     print(f"bare compiled-model step  median {1000 * b:8.1f} ms")
     print(f"alexspec run loop step    median {1000 * lo:8.1f} ms")
     print(f"loop overhead: {100 * (lo / b - 1):+.1f}%  (ratio {lo / b:.3f})")
+    per_test(trainer, b)
+
+
+def per_test(trainer: Trainer, bare: float) -> None:
+    """What a run adds once per test (each epoch by default) and once per run: the content hash
+    of the checkpoint, the cost plot redrawn, the save path's lock; against an epoch of bare steps."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        trainer.writes, trainer.save_path = True, Path(d)
+        for k in range(1, 6):  # a plot of a few tests' worth of records
+            trainer.metrics.records.append(TestRecord(k * 100, k, 0.5, 0.2, 0.01, 1000, 1, 0))
+        state = trainer.state()
+        t0 = time.perf_counter()
+        ckpt.content_hash(state)
+        t_hash = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        trainer.plot()
+        t_plot_first = time.perf_counter() - t0  # includes importing matplotlib
+        t0 = time.perf_counter()
+        trainer.plot()
+        t_plot = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with SavePathLock(Path(d)):
+            pass
+        t_lock = time.perf_counter() - t0
+    epoch = bare * trainer.steps_per_epoch
+    each = t_hash + t_plot
+    print(f"per test: content hash {1000 * t_hash:.1f} ms, cost.png {1000 * t_plot:.1f} ms "
+          f"(first {1000 * t_plot_first:.0f} ms); per run: lock {1000 * t_lock:.2f} ms")
+    print(f"against one epoch of bare steps ({trainer.steps_per_epoch} x {1000 * bare:.1f} ms = {epoch:.1f} s): "
+          f"{100 * each / epoch:.2f}% per test, {100 * (t_plot_first - t_plot + t_lock) / epoch:.2f}% once")
 
 
 if __name__ == "__main__":

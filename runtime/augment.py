@@ -102,12 +102,14 @@ def _gather(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flip: torch.Ten
 
 @dataclass(frozen=True)
 class Augment:
-    """The pipeline's settings: working size, crop size, flips, colour noise std."""
+    """The pipeline's settings: working size, crop size, flips, colour noise std, and whether
+    training crops are random (`crop`) or the centre one."""
 
     img_size: int
     inner_size: int
     flip: bool = True
     color_noise: float = 0.1
+    crop: bool = True
 
     def __post_init__(self) -> None:
         if self.inner_size > self.img_size:
@@ -118,8 +120,11 @@ class Augment:
         Draws, in this order: crop rows, crop columns, flips, colour alphas."""
         x = to_working(images, self.img_size) - stats.mean
         b, s, i = len(x), self.img_size, self.inner_size
-        oy = torch.randint(0, s - i + 1, (b,), generator=gen)
-        ox = torch.randint(0, s - i + 1, (b,), generator=gen)
+        if self.crop:
+            oy = torch.randint(0, s - i + 1, (b,), generator=gen)
+            ox = torch.randint(0, s - i + 1, (b,), generator=gen)
+        else:
+            oy = ox = torch.full((b,), (s - i) // 2, dtype=torch.long)
         flip = torch.rand(b, generator=gen) < 0.5 if self.flip else torch.zeros(b, dtype=torch.bool)
         x = _gather(x, oy, ox, flip, i)
         if self.color_noise > 0 and x.shape[1] == 3:

@@ -6,31 +6,42 @@ strings, lists, dicts), so it loads with `torch.load(weights_only=True)`:
     format, step, spec_text, spec_path, params_text, params_path, arch_hash, arch (one line per
     layer), model (state_dict), sgd (momentum), train (loop position, plateau state, counters,
     training-set size), rng (torch CPU, CUDA per device, augmentation and any other generator),
-    stats (mean, PCA), data (which dataset), settings (the resolved run settings), history
-    (metrics records)
+    stats (mean, PCA), data (which dataset and its class names), settings (the run's resolved
+    `RunSettings`, through `to_dict`/`from_dict`), history (metrics records), content_hash
+    (sha256 of everything else: a flipped byte is refused on load)
 
 `load_file` checks every field the runtime reads and returns a frozen `Checkpoint`; a missing or
 malformed field is a RunError naming the file and the field.
 
 It is written to `<name>.tmp-<pid>`, flushed and fsynced, then renamed over the final name (and the
-directory fsynced), so a killed writer leaves either the old set of checkpoints or the new one.
+directory fsynced), so a killed writer leaves either the old set of checkpoints or the new one;
+`remove_temporaries` deletes what a killed writer left (the run holding the save path's lock
+calls it). A failed write (a full disk) is a RunError saying so; the previous checkpoints stay.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import math
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+from pydantic import ValidationError
 
 from alexspec.errors import RunError
 from alexspec.net import Net
+from alexspec.runtime import metrics
 from alexspec.runtime.augment import DataStats
+from alexspec.settings import RunSettings
 
-FORMAT = 1
+FORMAT = 2  # 2: content hash, the full RunSettings, the data's class names
+HASH_KEY = "content_hash"
 PATTERN = "ckpt-*.pt"
 T = TypeVar("T")
 
@@ -74,16 +85,6 @@ class _Fields:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The resolved run settings a checkpoint was trained with (what `test`/`show` need)."""
-
-    mini: int
-    img_size: int
-    inner_size: int
-    flip: bool
-
-
-@dataclass(frozen=True)
 class TrainState:
     """The loop position and plateau state at the checkpoint's step boundary."""
 
@@ -91,9 +92,7 @@ class TrainState:
     epoch: int
     batch: int
     skipped_batches: int
-    drops: int
-    best: float | None
-    bad_tests: int
+    plateau: dict[str, Any]  # PlateauPolicy.state()
     train_images: int | None  # images in the training split (None in older checkpoints)
 
 
@@ -124,8 +123,8 @@ class Checkpoint:
     rng: dict[str, Any]
     stats: DataStats
     data: DataInfo
-    settings: Settings
-    history: tuple[dict[str, Any], ...]
+    settings: RunSettings  # resolved: img_size and inner_size are set
+    history: tuple[metrics.Record, ...]
     rng_ranks: tuple[dict[str, Any], ...] = ()  # every torchrun process's `rng`, rank order
 
     @classmethod
@@ -146,9 +145,10 @@ class Checkpoint:
         for i, r in enumerate(rng_ranks):
             f.get(r, "torch", torch.Tensor, f"rng_ranks.{i}.")
             f.tensors(r, "gens", f"rng_ranks.{i}.")
-        history = f.get(c, "history", list)
-        if not all(isinstance(r, dict) for r in history):
-            raise f.bad("field 'history' holds something other than records")
+        try:
+            history = [metrics.from_dict(r) for r in f.get(c, "history", list)]
+        except ValueError as e:
+            raise f.bad(f"field 'history' holds something other than records ({e})") from None
         arch = f.get(c, "arch", list)
         return cls(
             path=path, step=f.get(c, "step", int),
@@ -160,19 +160,42 @@ class Checkpoint:
             train=TrainState(
                 f.get(t, "step", int, "train."), f.get(t, "epoch", int, "train."),
                 f.get(t, "batch", int, "train."), f.get(t, "skipped_batches", int, "train."),
-                f.get(plateau, "drops", int, "train.plateau."),
-                f.get(plateau, "best", float, "train.plateau.", optional=True),
-                f.get(plateau, "bad_tests", int, "train.plateau."),
-                f.get(t, "train_images", int, "train.", optional=True)),
+                _plateau(f, plateau), f.get(t, "train_images", int, "train.", optional=True)),
             rng=rng,
             stats=DataStats(f.get(stats, "mean", torch.Tensor, "stats."),
                             f.get(stats, "eigvec", torch.Tensor, "stats."),
                             f.get(stats, "eigval", torch.Tensor, "stats.")),
             data=DataInfo(f.get(d, "name", str, "data."), f.get(d, "location", str, "data."),
                           tuple(f.get(d, "classes", list, "data."))),
-            settings=Settings(f.get(s, "mini", int, "settings."), f.get(s, "img_size", int, "settings."),
-                              f.get(s, "inner_size", int, "settings."), f.get(s, "flip", bool, "settings.")),
-            history=tuple(history), rng_ranks=tuple(rng_ranks))
+            settings=_settings(f, s), history=tuple(history), rng_ranks=tuple(rng_ranks))
+
+    @property
+    def validation_finite(self) -> bool:
+        """False when the last validation at this checkpoint's step was not finite."""
+        tests = [r for r in self.history if isinstance(r, metrics.TestRecord) and r.step == self.step]
+        return all(math.isfinite(r.loss) for r in tests)
+
+
+def _settings(f: _Fields, d: dict[str, Any]) -> RunSettings:
+    """The stored RunSettings, bounds checked (a crafted imgSize is refused before anything is
+    allocated); img_size and inner_size must be set."""
+    try:
+        s = RunSettings.from_dict(d)
+    except ValidationError as e:
+        err = e.errors()[0]
+        name = ".".join(str(x) for x in err["loc"])
+        raise f.bad(f"field 'settings.{name}' is invalid ({err['msg'].lower()}, got {err.get('input')!r})") from None
+    for key in ("img_size", "inner_size"):
+        if getattr(s, key) is None:
+            raise f.bad(f"has no 'settings.{key}'")
+    return s
+
+
+def _plateau(f: _Fields, p: dict[str, Any]) -> dict[str, Any]:
+    """The plateau policy's position: drops, best error, epoch of the last improvement."""
+    return {"drops": f.get(p, "drops", int, "train.plateau."),
+            "best": f.get(p, "best", float, "train.plateau.", optional=True),
+            "since": f.get(p, "since", float, "train.plateau.")}
 
 
 def arch_lines(net: Net) -> list[str]:
@@ -213,21 +236,99 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
+def _hash_into(h: Any, v: Any) -> None:
+    """Feed a canonical form of plain data `v` (dicts in key order, tensors as dtype, shape and
+    bytes) into the hash `h`."""
+    if isinstance(v, torch.Tensor):
+        t = v.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    elif isinstance(v, dict):
+        h.update(b"D%d" % len(v))
+        for k in sorted(v, key=repr):
+            _hash_into(h, k)
+            _hash_into(h, v[k])
+    elif isinstance(v, (list, tuple)):
+        h.update(b"L%d" % len(v))
+        for x in v:
+            _hash_into(h, x)
+    else:
+        h.update(f"{type(v).__name__}:{v!r};".encode())
+
+
+def content_hash(obj: dict[str, Any]) -> str:
+    """sha256 of a checkpoint payload, every key but the hash itself."""
+    h = hashlib.sha256()
+    _hash_into(h, {k: v for k, v in obj.items() if k != HASH_KEY})
+    return h.hexdigest()
+
+
+class _Recording:
+    """A file wrapper that keeps the OSError of a failed write: torch.save hides it behind its
+    own message ("unexpected pos"), and the user must read "no space left on device"."""
+
+    def __init__(self, f: Any):
+        self.f, self.error = f, None
+
+    def write(self, b: Any) -> int:
+        try:
+            return self.f.write(b)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return "no space left on device"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror.lower()
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _open_for_write(path: Path) -> Any:
+    return path.open("wb")
+
+
 def atomic_save(obj: dict[str, Any], path: Path) -> None:
-    """`torch.save` to a temporary file, fsync, rename over `path`, fsync the directory."""
+    """`torch.save` (with the content hash) to a temporary file, fsync, rename over `path`,
+    fsync the directory. A failed write leaves no temporary file and the old checkpoints."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    obj = {**obj, HASH_KEY: content_hash(obj)}
+    rec = None
     try:
-        with tmp.open("wb") as f:
-            torch.save(obj, f)
+        with _open_for_write(tmp) as f:
+            rec = _Recording(f)
+            torch.save(obj, rec)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError
-        raise RunError(f"cannot write checkpoint: {e}", where=str(path)) from None
+    except (OSError, RuntimeError) as e:  # torch.save reports a failed write as a RuntimeError
+        cause = rec.error if rec is not None and rec.error is not None else e
+        raise RunError(f"cannot write checkpoint: {_why(cause)}", where=str(path),
+                       hint="free some space (the previous checkpoints are intact)"
+                       if isinstance(cause, OSError) and cause.errno == errno.ENOSPC else None) from None
     finally:
         tmp.unlink(missing_ok=True)  # gone after the rename; a leftover of a failed write
     _fsync_dir(path.parent)
+
+
+def remove_temporaries(directory: Path) -> list[Path]:
+    """Delete the `ckpt-*.pt.tmp-<pid>` files interrupted writers left in `directory` (call it
+    only while holding the directory's lock); the paths deleted."""
+    gone = []
+    for p in sorted(Path(directory).glob(PATTERN + ".tmp-*")):
+        try:
+            p.unlink()
+            gone.append(p)
+        except OSError:
+            pass
+    return gone
 
 
 def checkpoint_name(step: int) -> str:
@@ -265,13 +366,35 @@ def read(path: Path) -> dict[str, Any]:
         raise RunError("no such checkpoint", where=str(path))
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure to unpickle means the file is damaged
-        raise RunError(f"cannot load checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-                       "the file is truncated or damaged", where=str(path),
-                       hint="use an earlier checkpoint from the same directory") from None
+    except pickle.UnpicklingError as e:
+        if "weights only" in str(e).lower() or "weights_only" in str(e).lower():
+            # torch's message goes on to advise weights_only=False: never pass that on.
+            raise RunError("refused: the file holds Python objects that an alexspec checkpoint never "
+                           "holds, and loading them could run code; it was not written by alexspec",
+                           where=str(path), hint="use a checkpoint written by `alexspec run`") from None
+        raise _damaged(path, e) from None
+    except Exception as e:  # noqa: BLE001 - any other failure to unpickle means the file is damaged
+        raise _damaged(path, e) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise RunError("not an alexspec checkpoint (or a different format version)", where=str(path))
+        found = obj.get("format") if isinstance(obj, dict) else None
+        raise RunError("not an alexspec checkpoint" if found is None else
+                       f"a checkpoint of format {found!r}; this alexspec reads format {FORMAT}",
+                       where=str(path), hint="start a new run" if found is not None else None)
+    stored = obj.get(HASH_KEY)
+    if not isinstance(stored, str):
+        raise RunError("the checkpoint has no content hash; it is damaged", where=str(path),
+                       hint="use an earlier checkpoint from the same directory")
+    if content_hash(obj) != stored:
+        raise RunError("the checkpoint's content does not match its hash: some of its bytes changed "
+                       "after it was written (a damaged disk or copy)", where=str(path),
+                       hint="use an earlier checkpoint from the same directory")
     return obj
+
+
+def _damaged(path: Path, e: BaseException) -> RunError:
+    first = str(e).splitlines()[0] if str(e) else ""
+    return RunError(f"cannot load checkpoint ({type(e).__name__}: {first}); the file is truncated or "
+                    "damaged", where=str(path), hint="use an earlier checkpoint from the same directory")
 
 
 def load_file(path: Path) -> Checkpoint:

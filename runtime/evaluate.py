@@ -26,15 +26,18 @@ class Scores:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, split: Split, augment: Augment, stats: DataStats, *,
              multiview: bool = False, batch: int = 128, limit: int | None = None,
-             progress=None) -> Scores:
+             progress=None, should_stop=None) -> Scores | None:
     """Run `model` in eval mode over the first `limit` images of `split` (all by default).
 
-    `progress(images_done)` is called after each batch. The model is left in eval mode.
+    `progress(images_done)` is called after each batch; when `should_stop()` turns true (a stop
+    signal) the pass ends at once and None is returned. The model is left in eval mode.
     """
     model.eval()
     n = len(split) if limit is None else min(limit, len(split))
     loss_sum, hit1, hit5, seen, views = 0.0, 0, 0, 0, 1
     for start in range(0, n, batch):
+        if should_stop is not None and should_stop():
+            return None
         images, labels = split.get(torch.arange(start, min(start + batch, n)))
         if len(images) == 0:
             continue

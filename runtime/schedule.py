@@ -19,37 +19,36 @@ def progress(step: int, total_steps: int) -> float:
 class PlateauPolicy:
     """Divide the learning rate by the schedule's factor when the validation error stops improving.
 
-    After each test, an error not lower than `best - min_delta` counts as a test without
-    improvement; after `patience` such tests in a row the drop count goes up by one (at most
-    `max_drops`, the paper's three) and the count of bad tests starts again.
+    A test improves when its top-1 error is below `best - threshold`. When `patience` epochs have
+    passed since the last improvement (or the last drop), the drop count goes up by one (at most
+    `max_drops`, the paper's three) and the clock starts again. Patience counts epochs, not tests,
+    so a run that tests often cannot spend its drops in the first epochs.
     """
 
     max_drops: int = 3
-    patience: int = 1
-    min_delta: float = 0.0
+    patience: float = 3.0  # epochs
+    threshold: float = 0.0
     drops: int = 0
     best: float | None = None
-    bad_tests: int = 0
+    since: float = 0.0  # epochs done at the last improvement or drop
 
-    def observe(self, val_error: float) -> bool:
-        """Record one validation error; True when this caused a drop."""
-        if self.best is None or val_error < self.best - self.min_delta:
-            self.best, self.bad_tests = val_error, 0
+    def observe(self, val_error: float, epoch: float) -> bool:
+        """Record one validation error at `epoch` (epochs done); True when this caused a drop."""
+        if self.best is None or val_error < self.best - self.threshold:
+            self.best, self.since = val_error, epoch
             return False
-        self.bad_tests += 1
-        if self.bad_tests >= self.patience and self.drops < self.max_drops:
+        if epoch - self.since >= self.patience - 1e-9 and self.drops < self.max_drops:
             self.drops += 1
-            self.bad_tests = 0
+            self.since = epoch
             return True
         return False
 
     def state(self) -> dict[str, object]:
-        return {"drops": self.drops, "best": self.best, "bad_tests": self.bad_tests,
-                "max_drops": self.max_drops, "patience": self.patience, "min_delta": self.min_delta}
+        """Where the policy stands (its limits come from the settings and the spec)."""
+        return {"drops": self.drops, "best": self.best, "since": float(self.since)}
 
-    @classmethod
-    def from_state(cls, d: dict[str, object]) -> "PlateauPolicy":
-        return cls(max_drops=int(d["max_drops"]), patience=int(d["patience"]),  # type: ignore[arg-type]
-                   min_delta=float(d["min_delta"]), drops=int(d["drops"]),  # type: ignore[arg-type]
-                   best=None if d["best"] is None else float(d["best"]),  # type: ignore[arg-type]
-                   bad_tests=int(d["bad_tests"]))  # type: ignore[arg-type]
+    def restore(self, d: dict[str, object]) -> None:
+        """Set the position `state` returned."""
+        self.drops = int(d["drops"])  # type: ignore[arg-type]
+        self.best = None if d["best"] is None else float(d["best"])  # type: ignore[arg-type]
+        self.since = float(d["since"])  # type: ignore[arg-type]

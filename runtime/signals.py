@@ -1,4 +1,5 @@
-"""Ctrl-C: a SIGINT handler that only sets a flag; the loop stops at the next step boundary.
+"""Ctrl-C, SIGTERM, SIGHUP: a handler that only sets a flag; the loop stops at the next step
+boundary (a validation pass in progress ends at its next batch), saves and exits 130.
 
 Like Caffe's `-sigint_effect stop`: the flag is read after an update, never in the middle of one,
 so the checkpoint written on the way out is at a step boundary. Further SIGINTs while saving only
@@ -21,7 +22,8 @@ class Interrupted(AlexspecError):
 
 
 class StopFlag:
-    """Context manager: while active, SIGINT (and SIGTERM) set `requested` instead of raising."""
+    """Context manager: while active, SIGINT, SIGTERM and SIGHUP set `requested` instead of
+    raising or killing the process."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -34,7 +36,7 @@ class StopFlag:
 
     def __enter__(self) -> "StopFlag":
         if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGINT, signal.SIGTERM):
+            for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)):
                 self._old[s] = signal.signal(s, self._handle)
         return self
 

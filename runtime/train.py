@@ -11,6 +11,7 @@ checkpoint, so a resumed run continues bit for bit.
 from __future__ import annotations
 
 import math
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,38 +24,12 @@ from alexspec.runtime import checkpoint as ckpt
 from alexspec.runtime.augment import Augment, compute_stats
 from alexspec.runtime.data.base import DataSource, Split
 from alexspec.runtime.evaluate import Scores, evaluate
-from alexspec.runtime.metrics import MetricsLog, plot_costs
+from alexspec.runtime.metrics import MetricsLog, Record, TestRecord, TrainRecord, plot_costs
 from alexspec.runtime.report import Reporter, StepInfo, TestInfo
 from alexspec.runtime.schedule import PlateauPolicy, progress
 from alexspec.runtime.sgd import PaperSGD
 from alexspec.runtime.signals import Interrupted, StopFlag
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """The resolved settings of one run (spec's [net] section overridden by the command line)."""
-
-    mini: int
-    epochs: float
-    img_size: int
-    inner_size: int
-    max_batches: int | None = None  # a cap on the global step count; the schedules do not see it
-    test_freq: int = 0  # batches between tests; 0 = at the end of every epoch
-    test_subset: int | None = None  # validate on the first N images only
-    multiview_test: bool = False
-    color_noise: float = 0.1
-    flip: bool = True
-    mean: str = "image"
-    seed: int = 0
-    keep_checkpoints: int = 3
-    save_path: Path | None = None
-    log_every: int | None = None  # steps per "train" metrics record (None: automatic)
-    plateau_patience: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["save_path"] = None if self.save_path is None else str(self.save_path)
-        return d
+from alexspec.settings import RunSettings
 
 
 @dataclass(frozen=True)
@@ -113,12 +88,17 @@ def _grads_finite(model: torch.nn.Module) -> str | None:
 
 
 class Trainer:
-    """One run: build with the model, the data and the config; `run()` trains."""
+    """One run: build with the model, the data and the resolved settings (`img_size` and
+    `inner_size` set); `run()` trains. Checkpoints and metrics go to `save_path` (None: nowhere)."""
 
-    def __init__(self, model: Any, data: DataSource, train_split: Split, cfg: RunConfig,
-                 reporter: Reporter, provenance: Provenance, *, resume: ckpt.Checkpoint | None = None,
-                 dist: Any = None):
+    def __init__(self, model: Any, data: DataSource, train_split: Split, settings: RunSettings,
+                 reporter: Reporter, provenance: Provenance, *, save_path: Path | None = None,
+                 resume: ckpt.Checkpoint | None = None, dist: Any = None):
+        if settings.img_size is None or settings.inner_size is None:
+            raise ValueError("the settings must be resolved (img_size and inner_size set)")
+        cfg = settings
         self.model, self.data, self.split, self.cfg = model, data, train_split, cfg
+        self.save_path = save_path
         # Multi-process (torchrun): `dist` is the compiler's DistContext. Every process draws the
         # same global batch and augmentation, trains on its shard through DDP, and the processes
         # agree each step (one all-reduce) on the loss, finiteness and Ctrl-C; rank 0 saves.
@@ -139,13 +119,15 @@ class Trainer:
         self.schedule_steps = max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.total = self.schedule_steps if cfg.max_batches is None else min(cfg.max_batches, self.schedule_steps)
         self.log_every = cfg.log_every or max(1, min(50, self.total // 50))
-        self.augment = Augment(cfg.img_size, cfg.inner_size, cfg.flip, cfg.color_noise)
+        self.augment = Augment(cfg.img_size, cfg.inner_size, cfg.flip, cfg.color_noise, crop=cfg.crop)
         self.sgd = PaperSGD(model.learning_rules())
         plateaus = [r.eps.max_drops for r in self.sgd.rules if r.eps.kind == "plateau"]
-        self.plateau = PlateauPolicy(max_drops=max(plateaus, default=0), patience=cfg.plateau_patience)
+        drops = max(plateaus, default=0) if cfg.plateau_drops is None or not plateaus else cfg.plateau_drops
+        self.plateau = PlateauPolicy(max_drops=drops, patience=cfg.plateau_patience,
+                                     threshold=cfg.plateau_threshold)
         self.gen = torch.Generator().manual_seed(2 * cfg.seed + 1)  # augmentation draws
         self.pos = Position()
-        history: list[dict[str, Any]] = []
+        history: list[Record] = []
         if resume is not None:
             self.stats = resume.stats
             self._restore(resume)
@@ -155,8 +137,8 @@ class Trainer:
             torch.manual_seed(cfg.seed + 7919 * (self.dist.rank if self.dist is not None else 0))
             self.stats = compute_stats(train_split, cfg.img_size, cfg.mean, seed=cfg.seed, where=data.location)
         # Only one process (rank 0) writes the run's files.
-        self.writes = cfg.save_path is not None and (self.dist is None or self.dist.is_main)
-        self.metrics = MetricsLog(cfg.save_path / "metrics.jsonl" if self.writes else None, history)
+        self.writes = save_path is not None and (self.dist is None or self.dist.is_main)
+        self.metrics = MetricsLog(save_path / "metrics.jsonl" if self.writes else None, history)
         self._order: tuple[int, torch.Tensor] | None = None
         self.last_saved: Path | None = None
         self.last_test: TestInfo | None = None
@@ -174,8 +156,8 @@ class Trainer:
             was = f"minibatch {old_batch}" + (f" over {old_n:,} training images" if old_n is not None else "")
             now = f"minibatch {self.batch} over {len(self.split):,}"
             raise RunError(f"the checkpoint trained with {was}; this run asks for {now}", where=where,
-                           hint="resume with the checkpoint's --mini and --train-subset (or none), "
-                           "or start a new run")
+                           hint="resume without --mini and --train-subset (the checkpoint's are "
+                           "restored), or start a new run")
         try:
             self.model.load_state_dict(c.model)
         except RuntimeError as e:
@@ -185,8 +167,8 @@ class Trainer:
         except ValueError as e:
             raise RunError(f"momentum does not fit the model: {e}", where=where) from None
         self.pos = Position(t.step, t.epoch, t.batch, t.skipped_batches)
-        # The spec (re-read on resume) sets maxDrops and patience; the checkpoint where it stands.
-        self.plateau.drops, self.plateau.best, self.plateau.bad_tests = t.drops, t.best, t.bad_tests
+        # The settings and the spec (re-read on resume) set the limits; the checkpoint where it stands.
+        self.plateau.restore(t.plateau)
         rng = c.rng
         if self.dist is not None and len(c.rng_ranks) == self.dist.world_size:
             rng = c.rng_ranks[self.dist.rank]  # this process's own dropout stream
@@ -214,8 +196,8 @@ class Trainer:
             "stats": self.stats.state(),
             "data": {"name": p.data_name, "location": p.data_location,
                      "classes": list(self.data.classes)},
-            "settings": self.cfg.to_dict(),
-            "history": list(self.metrics.records),
+            "settings": self.cfg.to_dict(),  # RunSettings.from_dict reads it back
+            "history": self.metrics.as_dicts(),
         }
 
     def save(self) -> Path | None:
@@ -231,7 +213,9 @@ class Trainer:
             rng_ranks = gather_objects(ckpt.rng_state({"augment": self.gen}), self.dist)
         if not self.writes:
             return None
-        path = ckpt.save(self.state(rng_ranks), self.cfg.save_path, self.pos.step,
+        if self.last_saved is not None and ckpt.checkpoint_step(self.last_saved) == self.pos.step:
+            return self.last_saved  # one checkpoint per step
+        path = ckpt.save(self.state(rng_ranks), self.save_path, self.pos.step,
                          self.cfg.keep_checkpoints)
         self.last_saved = path
         self.reporter.saved(str(path))
@@ -286,10 +270,21 @@ class Trainer:
             raise RunError(f"the gradient of {bad} is not finite; stopped before the update",
                            where=where, hint="lower the learning rates (epsW/epsB)")
         prog = progress(self.pos.step, self.schedule_steps)
-        lr = self.sgd.rates(prog, self.plateau.drops)[0] if self.sgd.rules else 0.0
+        lr = self.base_rate(prog)
         self.sgd.step(prog, self.plateau.drops)
         self._advance()
         return loss, h1, h5, b, lr
+
+    def base_rate(self, prog: float) -> float:
+        """The learning rate shown to the user: the one most parameters train at (the largest
+        count of elements; a slower first layer such as the mini spec's conv1 is not it)."""
+        if not self.sgd.rules:
+            return 0.0
+        count: dict[float, int] = {}
+        for r, rate in zip(self.sgd.rules, self.sgd.rates(prog, self.plateau.drops)):
+            if r.kind == "weight":
+                count[rate] = count.get(rate, 0) + r.param.numel()
+        return max(count, key=count.get) if count else self.sgd.rates(prog, self.plateau.drops)[0]
 
     def _agree(self, loss: float, h1: int, h5: int, b: int) -> tuple[float, int, int, int]:
         """All processes: the batch's mean loss and hits, NaN if any shard's loss is not finite,
@@ -312,22 +307,46 @@ class Trainer:
             return self.pos.step % self.cfg.test_freq == 0
         return self.pos.batch == 0  # an epoch just ended
 
-    def test(self, scheduled: bool) -> TestInfo:
-        """Validate; a scheduled test feeds the plateau policy (the end-of-run one does not)."""
+    def test(self, scheduled: bool) -> TestInfo | None:
+        """Validate; a scheduled test feeds the plateau policy (the end-of-run one does not).
+        None when a stop signal came during the pass (single process: acted on at once)."""
         limit = self.cfg.test_subset
         n = len(self.data.val) if limit is None else min(limit, len(self.data.val))
         self.reporter.testing(n)
-        s: Scores = evaluate(self.model, self.data.val, self.augment, self.stats,
-                             multiview=self.cfg.multiview_test, batch=self.batch, limit=limit,
-                             progress=self.reporter.test_progress)
-        dropped = self.plateau.observe(s.top1) if scheduled and self.plateau.max_drops else False
+        abort = (lambda: self._flag is not None and self._flag.requested) if self.dist is None else None
+        s: Scores | None = evaluate(self.model, self.data.val, self.augment, self.stats,
+                                    multiview=self.cfg.multiview_test, batch=self.batch, limit=limit,
+                                    progress=self.reporter.test_progress, should_stop=abort)
+        if s is None:
+            return None
+        where = f"test at step {self.pos.step}"
+        if s.images == 0:
+            raise RunError(f"none of the {n:,} validation images could be read", where=self.data.location,
+                           hint="check the val/ images (every one was skipped as corrupt)")
+        dropped = False
+        if scheduled and self.plateau.max_drops and math.isfinite(s.loss):
+            dropped = self.plateau.observe(s.top1, self.epochs_done)
         info = TestInfo(self.pos.step, self.epochs_done, s.loss, s.top1, s.top5, s.images, s.views, dropped)
-        self.metrics.add({"kind": "test", "step": info.step, "epoch": self.epochs_done, "loss": s.loss,
-                          "top1": s.top1, "top5": s.top5, "images": s.images, "views": s.views,
-                          "lr_drops": self.plateau.drops})
+        self.metrics.add(TestRecord(info.step, self.epochs_done, s.loss, s.top1, s.top5, s.images,
+                                    s.views, self.plateau.drops))
         self.reporter.test(info)
         self.last_test = info
+        self.plot()
+        if not math.isfinite(s.loss):
+            raise RunError(f"the validation log-prob is {s.loss}; no checkpoint was written for this step"
+                           + (f" (the last one is {self.last_saved})" if self.last_saved else ""),
+                           where=where, hint="lower the learning rates (epsW/epsB) or check the data")
         return info
+
+    def plot(self) -> None:
+        """Rewrite cost.png from the metrics (after every test, on interrupt, at the end); a
+        failure to draw is a warning, never the end of a run."""
+        if not self.writes or self.save_path is None:
+            return
+        try:
+            plot_costs(self.metrics.records, self.save_path / "cost.png", self.provenance.spec_path)
+        except (OSError, RuntimeError, ValueError) as e:
+            self.reporter.warn(f"could not draw {self.save_path / 'cost.png'}: {e}")
 
     # ------------------------------------------------------------------ the loop
 
@@ -360,23 +379,25 @@ class Trainer:
                         self._record(window, lr)
                         window = [0.0, 0, 0, 0, 0]
                     if self._test_due():
-                        self.test(scheduled=True)
-                        tested_at = self.pos.step
-                        self.save()
+                        if self.test(scheduled=True) is not None:
+                            tested_at = self.pos.step
+                            self.save()
                 if self._stopping(stop):
                     if window[4]:
                         self._record(window, lr)
                     path = self.save()
-                    raise Interrupted(f"interrupted at step {self.pos.step}" +
+                    self.plot()
+                    why = {getattr(signal, "SIGHUP", -1): "hung up",
+                           signal.SIGTERM: "terminated"}.get(stop.signal, "interrupted")
+                    raise Interrupted(f"{why} at step {self.pos.step}" +
                                       (f", saved {path}" if path else " (no --save-path, nothing saved)"))
             if tested_at != self.pos.step:
-                self.test(scheduled=False)
-                self.save()
+                if self.test(scheduled=False) is not None:
+                    self.save()
         finally:
             self.reporter.finish()
-        if self.writes:
-            plot_costs(self.metrics.records, self.cfg.save_path / "cost.png", self.provenance.spec_path)
-        return RunResult(self.pos.step, self.last_test, self.last_saved, list(self.metrics.records),
+        self.plot()
+        return RunResult(self.pos.step, self.last_test, self.last_saved, self.metrics.as_dicts(),
                          is_main=self.dist is None or self.dist.is_main)
 
     @property
@@ -390,6 +411,5 @@ class Trainer:
         return stop.requested if self.dist is None else self.stop_requested
 
     def _record(self, w: list, lr: float) -> None:
-        self.metrics.add({"kind": "train", "step": self.pos.step, "epoch": self.epochs_done,
-                          "loss": w[0] / w[3], "top1": 1 - w[1] / w[3], "top5": 1 - w[2] / w[3],
-                          "images": w[3], "lr": lr})
+        self.metrics.add(TrainRecord(self.pos.step, self.epochs_done, w[0] / w[3], 1 - w[1] / w[3],
+                                     1 - w[2] / w[3], w[3], lr))

@@ -80,5 +80,5 @@ def test_ctrl_c_saves_at_a_step_boundary_and_exits_130(tmp_path):
     assert str(path) in err and c.step == k >= 1
     t = c.train
     assert t.epoch * (256 // 16) + t.batch == k  # position = steps done: a step boundary
-    train = [r for r in c.history if r["kind"] == "train"]
-    assert train[-1]["step"] == k  # every finished step recorded, none half-done
+    train = [r for r in c.history if r.kind == "train"]
+    assert train[-1].step == k  # every finished step recorded, none half-done

@@ -159,7 +159,7 @@ def test_resuming_an_older_checkpoint_sets_the_newer_ones_aside(trained, tmp_pat
     assert sorted(ckpt.checkpoint_step(p) for p in (out / "earlier-1").glob("ckpt-*.pt")) == [3, 4]
     assert any("past step 2" in w for w in rep.warnings)
     path, c = ckpt.resolve(out)  # --load-file DIR now finds the new timeline's step 3
-    assert c.step == 3 and [r["step"] for r in c.history if r["kind"] == "test"] == [1, 2, 3]
+    assert c.step == 3 and [r.step for r in c.history if r.kind == "test"] == [1, 2, 3]
 
 
 def test_resuming_into_another_directory_sets_its_checkpoints_aside(trained, tmp_path):
@@ -184,15 +184,15 @@ def test_resume_keeps_the_specs_plateau_limits_and_the_checkpoints_position(tmp_
     run(RunOptions(str(spec), data=str(data), gpu="cpu", max_batches=1, test_subset=16,
                    save_path=str(out)), NullReporter())
     p = ckpt.list_checkpoints(out)[-1]
-    _edited(p, p, lambda c: c["train"]["plateau"].update(drops=2, best=0.25, bad_tests=1, max_drops=9,
-                                                         patience=7))
+    _edited(p, p, lambda c: c["train"]["plateau"].update(drops=2, best=0.25, since=0.5))
     spec.write_text(spec.read_text().replace("maxDrops=3", "maxDrops=4"))
     seen = []
     monkeypatch.setattr(Trainer, "run", lambda self: seen.append(self) or RunResult(0, None, None))
-    run(RunOptions(str(spec), data=str(data), gpu="cpu", load_file=str(out)), NullReporter())
+    run(RunOptions(str(spec), data=str(data), gpu="cpu", load_file=str(out),
+                   overrides={"plateau_patience": 5}), NullReporter())
     pl = seen[0].plateau
-    assert (pl.max_drops, pl.patience) == (4, 1)  # the spec's
-    assert (pl.drops, pl.best, pl.bad_tests) == (2, 0.25, 1)  # the checkpoint's
+    assert (pl.max_drops, pl.patience) == (4, 5)  # the spec's maxDrops, the command line's patience
+    assert (pl.drops, pl.best, pl.since) == (2, 0.25, 0.5)  # the checkpoint's position
 
 
 @pytest.mark.parametrize("change,words", [({"mini": 32}, ["minibatch 16", "minibatch 32"]),
@@ -211,7 +211,8 @@ def test_only_rank_0_writes_metrics(trained, tmp_path, monkeypatch):
     from alexspec.compiler import distributed
     from alexspec.compiler.distributed import DistContext
     from alexspec.runtime.data import open_data
-    from alexspec.runtime.train import Provenance, RunConfig, Trainer
+    from alexspec.runtime.train import Provenance, Trainer
+    from alexspec.settings import RunSettings
 
     import alexspec
     from alexspec.compiler import build
@@ -224,11 +225,13 @@ def test_only_rank_0_writes_metrics(trained, tmp_path, monkeypatch):
     monkeypatch.setattr(td, "all_gather_object", lambda out, obj: out.__setitem__(slice(None), [obj] * len(out)))
     model = build(alexspec.load(str(spec)), "cpu", seed=0)
     ds = open_data(str(data), 14)
-    cfg = RunConfig(mini=16, epochs=1, img_size=14, inner_size=12, save_path=tmp_path / "r")
+    cfg = RunSettings(mini=16, epochs=1, img_size=14, inner_size=12)
     prov = Provenance("", str(spec), None, None, ds.name, ds.location)
-    rank1 = Trainer(model, ds, ds.train, cfg, NullReporter(), prov, dist=DistContext(rank=1, world_size=2))
+    rank1 = Trainer(model, ds, ds.train, cfg, NullReporter(), prov, save_path=tmp_path / "r",
+                    dist=DistContext(rank=1, world_size=2))
     assert rank1.save() is None and not (tmp_path / "r" / "metrics.jsonl").exists()
-    Trainer(model, ds, ds.train, cfg, NullReporter(), prov, dist=DistContext(rank=0, world_size=2))
+    Trainer(model, ds, ds.train, cfg, NullReporter(), prov, save_path=tmp_path / "r",
+            dist=DistContext(rank=0, world_size=2))
     assert (tmp_path / "r" / "metrics.jsonl").exists()
 
 
@@ -367,6 +370,6 @@ def test_data_provider_that_does_not_match_the_data_is_refused(tmp_path):
 def test_an_infinite_epoch_count_in_the_spec_is_refused(tmp_path):
     spec = write_spec(tmp_path)
     spec.write_text(spec.read_text().replace("epochs=4", "epochs=inf"))
-    with pytest.raises(RunError) as e:
+    with pytest.raises(SpecError) as e:  # refused by the spec's bounds, located at the key
         run(RunOptions(str(spec), gpu="cpu", save_path=str(tmp_path / "r")), NullReporter())
-    assert e.value.where == str(spec) and "finite" in str(e.value)
+    assert str(spec) in str(e.value) and "finite" in str(e.value)

@@ -16,23 +16,35 @@ def test_progress_is_steps_done_over_steps_in_run():
 
 
 def test_plateau_divides_when_error_stops_improving_three_times_at_most():
-    p = PlateauPolicy(max_drops=3, patience=1)
+    p = PlateauPolicy(max_drops=3, patience=1)  # one epoch without improvement
     errors = [0.5, 0.4, 0.3, 0.31, 0.29, 0.29, 0.2, 0.25, 0.24, 0.5, 0.6]
     drops = []
-    for e in errors:
-        p.observe(e)
+    for epoch, e in enumerate(errors, 1):
+        p.observe(e, float(epoch))
         drops.append(p.drops)
     assert drops == [0, 0, 0, 1, 1, 2, 2, 3, 3, 3, 3]
     eps = Schedule(kind="plateau", base=0.01, factor=10, max_drops=3)
     assert [eps.at(0.0, d) for d in (0, 1, 2, 3, 4)] == [0.01, 0.01 / 10, 0.01 / 100, 0.01 / 1000, 0.01 / 1000]
 
 
-def test_patience_and_state_roundtrip():
-    p = PlateauPolicy(max_drops=3, patience=2)
-    for e in (0.5, 0.6, 0.7):
-        p.observe(e)
-    assert p.drops == 1 and p.bad_tests == 0
-    p.observe(0.8)
-    q = PlateauPolicy.from_state(p.state())
+def test_patience_counts_epochs_so_frequent_tests_cannot_spend_the_drops_early():
+    """What was seen: patience fixed at one test, so a run testing often spent its three
+    drops in the first epochs."""
+    p = PlateauPolicy(max_drops=3)  # the default: 3 epochs
+    for k in range(1, 101):  # 100 tests in the first epoch, none improving after the first
+        p.observe(0.5, k / 100)
+    assert p.drops == 0
+    for epoch in (2.0, 3.0, 4.0):
+        p.observe(0.5, epoch)
+    assert p.drops == 1 and p.since == 4.0  # 3 epochs after the best (0.01)
+
+
+def test_threshold_and_state_roundtrip():
+    p = PlateauPolicy(max_drops=3, patience=2, threshold=0.05)
+    p.observe(0.5, 1.0)
+    p.observe(0.47, 2.0)  # not better by more than 0.05
+    assert p.observe(0.46, 3.0) and p.drops == 1
+    q = PlateauPolicy(max_drops=3, patience=2, threshold=0.05)
+    q.restore(p.state())
     assert q == p
-    assert q.observe(0.9) and q.drops == 2
+    assert q.observe(0.46, 5.0) and q.drops == 2

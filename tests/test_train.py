@@ -11,6 +11,7 @@ import torch
 from alexspec.errors import RunError
 from alexspec.runtime import checkpoint as ckpt
 from alexspec.runtime.report import NullReporter
+from alexspec.runtime.metrics import to_dict
 from alexspec.runtime.session import RunOptions, run
 from tests.test_runtime_helpers import write_fashion_like, write_spec
 
@@ -38,7 +39,7 @@ def test_tiny_run_learns_tests_and_saves(tiny, tmp_path):
     saved = ckpt.list_checkpoints(out)
     assert [p.name for p in saved] == ["ckpt-00000064.pt", "ckpt-00000080.pt", "ckpt-00000096.pt"]  # last 3
     c = ckpt.load_file(saved[-1])
-    assert c.step == 96 and c.spec_text == spec.read_text() and list(c.history) == lines
+    assert c.step == 96 and c.spec_text == spec.read_text() and [to_dict(r) for r in c.history] == lines
 
 
 def test_max_batches_and_test_freq(tiny, tmp_path):
@@ -74,7 +75,7 @@ def test_nan_loss_stops_before_the_update_and_is_not_saved(tmp_path):
     alexspec.compiler.build = spy
     try:
         with pytest.raises(RunError) as e:
-            run(RunOptions(str(spec), data=str(data), gpu="cpu", test_freq=1, save_path=str(out)), Keep())
+            run(RunOptions(str(spec), data=str(data), gpu="cpu", test_freq=1000, save_path=str(out)), Keep())
     finally:
         alexspec.compiler.build = real_build
     msg = str(e.value)
@@ -85,9 +86,29 @@ def test_nan_loss_stops_before_the_update_and_is_not_saved(tmp_path):
     assert snapshots, "expected at least one good step before the divergence"
     assert all(torch.equal(now[k], snapshots[-1][k]) for k in now)
     assert all(torch.isfinite(v).all() for v in now.values())
-    # no checkpoint of the bad state: the newest one is the last good step's
-    steps = [ckpt.load_file(p).step for p in ckpt.list_checkpoints(out)]
-    assert steps and max(steps) == len(snapshots)
+    assert not ckpt.list_checkpoints(out)  # no test was due: nothing saved, nothing bad saved
+
+
+def test_a_non_finite_validation_writes_no_checkpoint_and_is_not_resumed(tmp_path):
+    """What was seen: a checkpoint was written right after a validation with NaN loss."""
+    spec = write_spec(tmp_path, eps="1e12")
+    data = write_fashion_like(tmp_path / "data")
+    out = tmp_path / "run"
+    with pytest.raises(RunError) as e:
+        run(RunOptions(str(spec), data=str(data), gpu="cpu", test_freq=1, save_path=str(out)), NullReporter())
+    msg = str(e.value)
+    assert "validation log-prob is nan" in msg and "no checkpoint was written" in msg
+    step = int(msg.split("test at step ")[1].split(":")[0])
+    saved = ckpt.list_checkpoints(out)
+    assert saved and max(ckpt.checkpoint_step(p) for p in saved) == step - 1
+    assert all(ckpt.load_file(p).validation_finite for p in saved)
+    # a checkpoint from such a step (an older version wrote them) is never resumed
+    bad = ckpt.read(saved[-1])
+    bad["history"].append({"kind": "test", "step": bad["step"], "epoch": 0.1, "loss": float("nan"),
+                           "top1": float("nan"), "top5": float("nan"), "images": 64, "views": 1, "lr_drops": 0})
+    ckpt.atomic_save(bad, saved[-1])
+    with pytest.raises(RunError, match="not finite; a run does not start from it"):
+        run(RunOptions(str(spec), data=str(data), gpu="cpu", load_file=str(saved[-1])), NullReporter())
 
 
 def test_gradient_check_names_the_non_finite_parameter_and_ignores_huge_finite_ones():

@@ -70,19 +70,65 @@ class DataSource:
     classes: tuple[str, ...]
     channels: int
     stored_size: int  # side of the stored images (the pipeline resizes to the working size)
+    native_size: int | None = None  # side of the files before decoding (image folders), if known
 
     def describe(self) -> str:
         return (f"{self.name} from {self.location}: {len(self.train):,} training and "
                 f"{len(self.val):,} validation images, {len(self.classes)} classes, "
-                f"stored {self.stored_size}x{self.stored_size}x{self.channels}")
+                f"stored {self.stored_size}x{self.stored_size}x{self.channels}"
+                + (f" (files {self.native_size}x{self.native_size})"
+                   if self.native_size and self.native_size != self.stored_size else ""))
 
 
-def subset_indices(n: int, keep: int | None, seed: int) -> torch.Tensor | None:
-    """A seeded random choice of `keep` of `n` indices (sorted), or None when all are kept."""
+def subset_indices(labels: torch.Tensor, keep: int | None, seed: int) -> torch.Tensor | None:
+    """A seeded choice of `keep` of the images with these `labels` (sorted indices), stratified
+    by class: each class gets its share of `keep` in proportion to its size (largest remainders
+    first, so every class is covered as soon as `keep` reaches the number of classes), and the
+    images within a class are a random draw. None when all are kept."""
+    n = len(labels)
     if keep is None or keep >= n:
         return None
     g = torch.Generator().manual_seed(0x5EED0000 + seed)
-    return torch.randperm(n, generator=g)[:keep].sort().values
+    classes, counts = torch.unique(labels, return_counts=True)
+    quota = counts.double() * keep / n
+    share = quota.floor().long()
+    left = keep - int(share.sum())
+    if left:
+        # Largest remainder first; ties (and classes with no share yet) in a seeded order.
+        order = torch.randperm(len(classes), generator=g)
+        rem = (quota - share.double())[order] + (share[order] == 0).double()
+        share[order[torch.argsort(rem, descending=True, stable=True)[:left]]] += 1
+    picked = []
+    for c, k in zip(classes.tolist(), share.tolist()):
+        idx = (labels == c).nonzero().flatten()
+        picked.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+    return torch.cat(picked).sort().values
+
+
+def covered(labels: torch.Tensor) -> int:
+    """How many classes `labels` holds."""
+    return int(torch.unique(labels).numel()) if len(labels) else 0
+
+
+@dataclass
+class SubsetSplit:
+    """Some images of another split (`indices` into it), read only when asked for."""
+
+    base: Split
+    indices: torch.Tensor
+
+    def __post_init__(self) -> None:
+        self.labels = self.base.labels[self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def get(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.base.get(self.indices[indices])
+
+    @property
+    def skipped(self) -> int:
+        return self.base.skipped
 
 
 HOW_TO_GET = (

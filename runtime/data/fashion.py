@@ -7,8 +7,10 @@ The t10k set is the validation set, as cuda-convnet used CIFAR-10's test batch.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -40,22 +42,36 @@ def looks_like(root: Path) -> bool:
     return _find(root, FILES["train"][0]) is not None
 
 
+MAX_IDX_BYTES = 2**31  # 2 GiB: 40 times Fashion-MNIST's training images
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (optionally gzipped) into an array; a damaged file is a RunError naming it."""
+    """Read one IDX file (optionally gzipped) into an array; a damaged file is a RunError naming it.
+    The header's sizes are checked (at most MAX_IDX_BYTES) before the body is read, so a small
+    gzip that would inflate to gigabytes is refused without inflating it."""
+    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        with opener(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4:
+                raise RunError("not an IDX file (too short)", where=str(path))
+            zero, dtype, ndim = struct.unpack(">HBB", head)
+            if zero != 0 or dtype not in _DTYPE or ndim == 0 or ndim > 4:
+                raise RunError(f"not an unsigned-byte IDX file (magic {head.hex()})", where=str(path))
+            raw_dims = f.read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise RunError("IDX header is truncated", where=str(path))
+            dims = struct.unpack(f">{ndim}I", raw_dims)
+            expected = math.prod(dims)
+            if expected > MAX_IDX_BYTES:
+                raise RunError(f"IDX header promises {expected:,} bytes ({'x'.join(map(str, dims))}), "
+                               f"more than {MAX_IDX_BYTES:,}: not a dataset this reads", where=str(path))
+            body = f.read(expected + 1)  # one more: a longer body is as wrong as a shorter one
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise RunError(f"cannot read IDX file: {e}", where=str(path)) from None
-    if len(raw) < 4:
-        raise RunError("not an IDX file (too short)", where=str(path))
-    zero, dtype, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype not in _DTYPE or ndim == 0:
-        raise RunError(f"not an unsigned-byte IDX file (magic {raw[:4].hex()})", where=str(path))
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    body = raw[4 + 4 * ndim:]
-    expected = int(np.prod(dims))
     if len(body) != expected:
-        raise RunError(f"IDX file holds {len(body):,} bytes of data, its header promises "
+        got = f"{len(body):,}" if len(body) <= expected else "more than that"
+        raise RunError(f"IDX file holds {got} bytes of data, its header promises "
                        f"{expected:,} ({'x'.join(map(str, dims))})", where=str(path))
     return np.frombuffer(body, dtype=_DTYPE[dtype]).reshape(dims)
 

@@ -65,6 +65,8 @@ class FolderSplit:
                            "the data looks broken", where=str(self.files[i]))
 
     def get(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from PIL import Image
+
         images, keep = [], []
         for i in indices.tolist():
             if i in self.bad:
@@ -72,7 +74,7 @@ class FolderSplit:
                 continue
             try:
                 images.append(decode(self.files[i], self.size))
-            except (OSError, ValueError, SyntaxError) as e:  # what Pillow raises for bad files
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # Pillow's errors
                 self._fail(i, f"{type(e).__name__}: {e}")
                 continue
             self._in_row = 0
@@ -202,4 +204,18 @@ def open_folder(root: Path, size: int, *, on_skip: SkipHook | None = None, pack:
                                    hint="pass --pack-data to repack, or delete the folder")
             packed.append(pack_split(split, shards, which))
         splits = packed
-    return DataSource("folder", str(root), splits[0], splits[1], classes, channels=3, stored_size=size)
+    return DataSource("folder", str(root), splits[0], splits[1], classes, channels=3, stored_size=size,
+                      native_size=_native_size(tf))
+
+
+def _native_size(files: list[Path]) -> int | None:
+    """The shorter side of the first readable training image (its header only), or None."""
+    from PIL import Image
+
+    for f in files[:20]:
+        try:
+            with Image.open(f) as im:
+                return min(im.size)
+        except (OSError, ValueError, SyntaxError):
+            continue
+    return None
