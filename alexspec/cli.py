@@ -59,9 +59,10 @@ class _Help(argparse.HelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
-def _spec_args(p: argparse.ArgumentParser, optional: bool = False) -> None:
+def _spec_args(p: argparse.ArgumentParser, optional: bool = False, spec_help: str | None = None) -> None:
     if optional:
-        p.add_argument("spec", nargs="?", default=None, help=f"layer definition file ({DEFAULT_SPEC})")
+        p.add_argument("spec", nargs="?", default=None,
+                       help=spec_help or f"layer definition file ({DEFAULT_SPEC})")
     else:
         p.add_argument("spec", help="layer definition file (cuda-convnet syntax + extensions)")
     p.add_argument("--layer-params", metavar="FILE",
@@ -99,13 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train a spec (on the embedded Fashion-MNIST when no data is given)",
                        description="Train a spec, or resume a run with --load-file (the checkpoint's "
                        "spec, data and settings are restored; an option given again overrides one).")
-    p.add_argument("spec", nargs="?", default=None,
-                   help="layer definition file (optional with --load-file: the checkpoint holds it)")
-    p.add_argument("--layer-params", metavar="FILE", help="layer parameter file (cuda-convnet)")
-    p.add_argument("--inner-size", type=int, metavar="N", help="input size when the spec leaves it to the data")
-    p.add_argument("--allow-code", action="store_true",
-                   help="accept initWFunc/initBFunc/initCFunc keys (checked only: nothing imports or "
-                        "runs them, and build/run refuse them as not supported yet)")
+    _spec_args(p, optional=True,
+               spec_help="layer definition file (optional with --load-file: the checkpoint holds it)")
     p.add_argument("--data", "--data-path", dest="data", metavar="DIR|NAME",
                    help="image-folder tree, CIFAR-10 batches folder, or 'fashion-mnist'")
     p.add_argument("--gpu", default="auto", help="logical GPU -> device list: 0,1 | cpu | auto")

@@ -37,6 +37,7 @@ from alexspec.runtime import checkpoint as ckpt
 from alexspec.runtime.augment import DataStats
 from alexspec.runtime.restore import Restored
 from alexspec.words import count
+from alexspec.settings import RunSettings
 
 FORMATS = (".onnx", ".pt2", ".safetensors")
 TOLERANCE = 1e-4  # max abs difference of the logits allowed between the export and the checkpoint
@@ -88,8 +89,7 @@ def _metadata(r: Restored) -> dict[str, str]:
             "params_path": c.params_path or "", "arch_hash": c.arch_hash,
             "arch": json.dumps(list(c.arch)), "data": json.dumps({
                 "name": c.data.name, "location": c.data.location, "classes": list(c.data.classes)}),
-            "settings": json.dumps({"mini": s.mini, "img_size": s.img_size,
-                                    "inner_size": s.inner_size, "flip": s.flip}),
+            "settings": json.dumps(s.to_dict()),
             "topk": str(r.model.topk)}
 
 
@@ -220,18 +220,18 @@ def load_safetensors(path: Path) -> ckpt.Checkpoint:
     settings, data = field("settings", json.loads), field("data", json.loads)
     try:
         stats = DataStats(tensors["stats.mean"], tensors["stats.eigvec"], tensors["stats.eigval"])
-        s = ckpt.Settings(int(settings["mini"]), int(settings["img_size"]), int(settings["inner_size"]),
-                          bool(settings["flip"]))
+        s = RunSettings.from_dict(settings)
         info = ckpt.DataInfo(str(data["name"]), str(data["location"]), tuple(map(str, data["classes"])))
-    except (KeyError, TypeError, ValueError) as e:
-        raise RunError(f"the file lacks {e} (stats or settings)", where=str(path)) from None
+    except (KeyError, TypeError, ValueError) as e:  # pydantic's ValidationError is a ValueError
+        raise RunError(f"the file's stats or settings are missing or malformed ({e})",
+                       where=str(path)) from None
     step = field("step", int)
     return ckpt.Checkpoint(
         path=path, step=step, spec_text=field("spec_text"), spec_path=field("spec_path"),
         params_text=meta.get("params_text") or None, params_path=meta.get("params_path") or None,
         arch_hash=field("arch_hash"), arch=tuple(field("arch", json.loads)),
         model={k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")},
-        sgd={"velocity": {}}, train=ckpt.TrainState(step, 0, 0, 0, 0, None, 0, None),
+        sgd={"velocity": {}}, train=ckpt.TrainState(step, 0, 0, 0, {"drops": 0, "best": None, "since": 0.0}, None),
         rng={}, stats=stats, data=info, settings=s, history=())
 
 

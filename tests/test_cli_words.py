@@ -83,7 +83,7 @@ def test_run_says_at_most_1_step(tmp_path):
     run(RunOptions(spec=str(spec), data=str(make_folder(tmp_path / "d", train=4, val=2)), gpu="cpu",
                    max_batches=1, epochs=1, save_path=str(tmp_path / "run")), rep)
     net_line = next(s for s in rep.lines if s.startswith("net "))
-    assert "at most 1 step;" in net_line and "1 epoch of 1 step" in net_line
+    assert "1 optimizer update (1 epoch of 1 step, at most 1 step)" in net_line
 
 
 def test_output_is_not_wrapped_when_not_a_terminal(capsys, monkeypatch):
