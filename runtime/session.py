@@ -174,11 +174,10 @@ def run(opts: RunOptions, reporter: Reporter) -> RunResult:
 def _run(net: Net, opts: RunOptions, ctx: Any, spec_text: str, params_text: str | None,
          resume: ckpt.Checkpoint | None, resume_path: Path | None, save_path: Path,
          reporter: Reporter) -> RunResult:
-    from alexspec.compiler import build
-    from alexspec.compiler.distributed import check_batch
+    from alexspec.compiler.distributed import check_batch, model_for
 
     seed = opts.seed if opts.seed is not None else net.settings.seed
-    model = build(net, ctx.devices, seed=seed)
+    model = model_for(net, ctx, seed=seed)  # this process's model (its GPU's part if hybrid)
     inner = model.input_shape[1]
     cfg = _config(net, opts, inner, save_path)
     if ctx.is_main:

@@ -26,6 +26,7 @@ averages) the gradients: each process's share of a full-batch mean loss adds up 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -261,7 +262,11 @@ class HybridNet(nn.Module):
         buf = torch.cat([buf, buf.new_zeros(size - buf.numel())])
         if tie is not None:
             buf = buf + 0.0 * tie
-        got = dnn.all_gather(buf, group=self.group if self.group is not None else dist.group.WORLD)
+        with warnings.catch_warnings():
+            # torch 2.13 marks it deprecated in favour of the private _functional_collectives,
+            # whose backward is a reduce-scatter that gloo lacks; this one's is an all-to-all.
+            warnings.simplefilter("ignore", FutureWarning)
+            got = dnn.all_gather(buf, group=self.group if self.group is not None else dist.group.WORLD)
         out: dict[str, Tensor] = {}
         offs = [0] * world  # where the next piece starts in each process's buffer
         for c in batch:  # shares in rank order: the whole minibatch
