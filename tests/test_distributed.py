@@ -59,3 +59,15 @@ def test_hybrid_with_partial_replicas_is_refused_with_a_location():
     text = str(e.value)
     assert "replicated layers must run on all of them" in text
     assert "hybrid-small.cfg:25:" in text and "conva" in text
+
+
+def test_more_devices_than_logical_gpus_is_an_error():
+    """Issue 9: `--gpu 0,1,2` for a two-GPU spec was silently trimmed to two."""
+    from alexspec.compiler.parallel import resolve_devices
+    from alexspec.errors import RunError
+
+    with pytest.raises(RunError) as e:
+        resolve_devices("cpu,cpu,cpu", 2)
+    assert e.value.where == "--gpu"
+    assert "2 logical GPUs but 3 devices were given" in str(e.value)
+    assert "one per logical GPU" in (e.value.hint or "")

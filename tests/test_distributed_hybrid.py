@@ -77,3 +77,21 @@ def test_hybrid_processes_equal_one_process_in_float64(tmp_path: Path):
     broken = torch.load(tmp_path / "broken-rank0.pt", weights_only=False)
     assert broken["losses"][0] != pytest.approx(want_losses[0], rel=1e-6)
     assert not _close(broken["whole"][0], want_w)
+
+
+def test_check_shows_per_process_parameters_and_exchange_bytes():
+    from rich.console import Console
+
+    from alexspec.report import check_report
+
+    con = Console(width=200, record=True, file=open("/dev/null", "w"))
+    con.print(check_report(alexspec.load(SPEC)))
+    text = con.export_text()
+    net = alexspec.load(SPEC)
+    rep = sum(net[n].params for n in ("conv1", "conv2"))
+    own0 = rep + sum(net[n].params for n in ("fca", "fc2a", "fc3"))
+    own1 = rep + sum(net[n].params for n in ("fcb", "fc2b"))
+    assert f"{own0:,}" in text and f"{own1:,}" in text
+    # exchange 1: each sends its half of conv2's 3x3x16 floats per image, receives both halves
+    row = next(line for line in text.splitlines() if "conv2 (shares)" in line)
+    assert [c.strip() for c in row.split("│")[3:5]] == [f"{4 * 144 // 2:,}", f"{4 * 144:,}"]

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from alexspec.compiler.parallel.devices import Devices, process_devices, resolve_devices
 from alexspec.errors import RunError
+from alexspec.hybrid import is_hybrid
 from alexspec.net import Net
 
 
@@ -58,12 +59,6 @@ def _env_int(name: str, default: int) -> int:
     except ValueError:
         raise RunError(f"environment variable {name}={os.environ[name]!r} is not an integer",
                        where=name) from None
-
-
-def is_hybrid(net: Net) -> bool:
-    """cuda-convnet2's hybrid form: replicated layers (`gpu=0,1,...`) and layers on one GPU."""
-    layers = [n for n in net if n.type != "data"]
-    return net.replicas > 1 and any(n.gpus != layers[0].gpus for n in layers)
 
 
 def setup(net: Net, devices: Devices = "auto", *, timeout_s: float = 300.0) -> ParallelContext:

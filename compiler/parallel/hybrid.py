@@ -27,7 +27,6 @@ averages) the gradients: each process's share of a full-batch mean loss adds up 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
@@ -38,120 +37,14 @@ from alexspec.compiler.layers import module_for
 from alexspec.compiler.layers.common import WeightLayer
 from alexspec.compiler.model import CompiledNet, Cost, module_key
 from alexspec.compiler.plan import Plan, Step
-from alexspec.errors import Diagnostic, SpecError
+from alexspec.hybrid import Crossing, HybridLayout
+from alexspec.hybrid import hybrid_layout as _layout
 from alexspec.net import Net
 
 
-@dataclass(frozen=True)
-class Crossing:
-    """One tensor an exchange moves: a replicated layer's output (`batch`: every process sends
-    its share of the minibatch) or a split layer's output (`column`: its GPU sends all of it)."""
-
-    layer: str
-    kind: str  # "batch" | "column"
-    src: int  # the sending GPU of a column crossing; -1 for a batch crossing (every GPU)
-    shape: tuple[int, ...]  # per image
-
-    @property
-    def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
-
-
-@dataclass(frozen=True)
-class HybridLayout:
-    """Which layer runs where and in which stage, and what each exchange moves."""
-
-    world: int
-    replicated: tuple[str, ...]  # plan order
-    split: tuple[tuple[str, int, int], ...]  # (layer, gpu, stage), plan order
-    exchanges: tuple[tuple[Crossing, ...], ...]  # exchanges[s - 1] runs before stage s
-    logits: str
-    logits_gpu: int
-
-    def stage_layers(self, gpu: int, stage: int) -> list[str]:
-        return [n for n, g, s in self.split if g == gpu and s == stage]
-
-    @property
-    def stages(self) -> int:
-        return len(self.exchanges)
-
-    def bytes_per_image(self, element_size: int = 4) -> list[int]:
-        """Per exchange, the bytes each process receives per image of the minibatch (what the
-        all_gather delivers to one process, padding included)."""
-        out = []
-        for ex in self.exchanges:
-            batch = sum(c.numel for c in ex if c.kind == "batch")
-            cols = [sum(c.numel for c in ex if c.kind == "column" and c.src == r) for r in range(self.world)]
-            # per image of the minibatch: a batch crossing's share is 1/world of the images
-            per_rank = max(batch / self.world + col for col in cols)
-            out.append(int(round(per_rank * self.world * element_size)))
-        return out
-
-
-def _tensor_shape(node) -> tuple[int, ...]:
-    o = node.output
-    return (o.channels, o.height, o.width) if o.is_image else (o.channels,)
-
-
-def hybrid_layout(net: Net, plan: Plan) -> HybridLayout:
-    """The stages and exchanges of a hybrid net, or a SpecError for forms not lowered yet."""
-    world = net.num_gpus
-    diags: list[Diagnostic] = []
-    replicated, split, stage = [], [], {}
-    need: dict[int, dict[str, Crossing]] = {}
-    for s in plan.steps:
-        node = net[s.name]
-        if len(node.gpus) == world:
-            for src in s.sources:
-                if not src.is_data and len(net[src.name].gpus) != world:
-                    diags.append(Diagnostic(node.layer.span, "unsupported",
-                                            f"layer {s.name!r}: a replicated layer reading the split "
-                                            f"layer {src.name!r} is not supported yet"))
-            replicated.append(s.name)
-            stage[s.name] = 0
-            continue
-        if len(node.gpus) != 1:
-            diags.append(Diagnostic(node.layer.where("gpu"), "unsupported",
-                                    f"layer {s.name!r}: {len(node.gpus)} replicas in a hybrid spec over "
-                                    f"{world} logical GPUs; only {world} replicas or one GPU are supported yet",
-                                    f"use gpu={','.join(map(str, range(world)))} or a single gpu"))
-            continue
-        st = 0
-        for src in s.sources:
-            if src.is_data:
-                diags.append(Diagnostic(node.layer.span, "unsupported",
-                                        f"layer {s.name!r}: a layer on one GPU of a hybrid spec reads "
-                                        f"the data layer {src.name!r} directly; not supported yet",
-                                        "read the images through replicated layers"))
-                continue
-            other = net[src.name]
-            if len(other.gpus) == world:
-                e = 1
-                cross = Crossing(src.name, "batch", -1, _tensor_shape(other))
-            elif other.gpu != node.gpu:
-                e = stage[src.name] + 1
-                cross = Crossing(src.name, "column", other.gpu, _tensor_shape(other))
-            else:
-                st = max(st, stage[src.name])
-                continue
-            need.setdefault(e, {})[src.name] = cross
-            st = max(st, e)
-        stage[s.name] = st
-        split.append((s.name, node.gpu, st))
-    if diags:
-        raise SpecError(diags)
-    logits_node = net[plan.logits]
-    if len(logits_node.gpus) != 1:
-        raise SpecError([Diagnostic(logits_node.layer.span, "unsupported",
-                                    f"layer {plan.logits!r}: the model output of a hybrid spec must be on one GPU")])
-    last = stage[plan.logits] + 1
-    need.setdefault(last, {})[plan.logits] = Crossing(plan.logits, "column", logits_node.gpu,
-                                                      _tensor_shape(logits_node))
-    exchanges = tuple(tuple(need.get(e, {}).values()) for e in range(1, last + 1))
-    return HybridLayout(world, tuple(replicated), tuple(split), exchanges, plan.logits, logits_node.gpu)
+def hybrid_layout(net: Net, plan: Plan | None = None) -> HybridLayout:
+    """The stages and exchanges of a hybrid net (alexspec/hybrid.py, shared with `check`)."""
+    return _layout(net)
 
 
 class _Replicated(nn.Module):
