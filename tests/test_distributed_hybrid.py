@@ -95,3 +95,28 @@ def test_check_shows_per_process_parameters_and_exchange_bytes():
     # exchange 1: each sends its half of conv2's 3x3x16 floats per image, receives both halves
     row = next(line for line in text.splitlines() if "conv2 (shares)" in line)
     assert [c.strip() for c in row.split("│")[3:5]] == [f"{4 * 144 // 2:,}", f"{4 * 144:,}"]
+
+
+CC2 = "tests/specs/cuda-convnet2"
+
+
+@pytest.mark.dist
+@pytest.mark.slow
+def test_cuda_convnet2_4gpu_data_model_trains_one_step_on_four_processes(tmp_path: Path):
+    """cuda-convnet2's own layers-imagenet-4gpu-data-model.cfg with its params file, unchanged:
+    one SGD step under torchrun --nproc-per-node 4 on the CPU, 8 images of 224x224 (2 each)."""
+    spec, params = f"{CC2}/layers-imagenet-4gpu-data-model.cfg", f"{CC2}/layer-params-imagenet-4gpu-data-model.cfg"
+    proc = torchrun(4, "tests/hybrid_worker.py", str(tmp_path), spec, "1", "8", "--params", params,
+                    "--inner", "224", "--float32", "--no-whole", timeout=420)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    from alexspec.pipeline import loads
+
+    # no innerSize in the file (cuda-convnet2 took it from the data provider): 224, as the worker
+    net = loads(open(spec).read(), spec, open(params).read(), params, inner_size=224)
+    ranks = [torch.load(tmp_path / f"hybrid-rank{r}.pt", weights_only=False) for r in range(4)]
+    losses = {got["losses"][0] for got in ranks}
+    assert len(losses) == 1 and 0 < losses.pop() < 20  # one cost, the same on every process
+    for r, got in enumerate(ranks):
+        mine = [n for n in net if r in n.gpus]
+        assert got["count"] == sum(n.params for n in mine)  # e.g. 16,103,232 on processes 1-3
+        assert got["moved"] == got["names"]  # the step updated every parameter it holds
