@@ -97,6 +97,12 @@ def setup(net: Net, devices: Devices = "auto", *, timeout_s: float = 300.0) -> P
     mesh = init_device_mesh(devs[0].type, (world,), mesh_dim_names=("gpu" if hybrid else "dp",))
     if hybrid:
         what = f"hybrid: logical GPU {rank} of {n}, {net.replicas} replicas data-parallel"
+        periods = sorted({n_.layer.update_period for n_ in net if len(n_.gpus) == 1
+                          and getattr(n_.layer, "update_period", 0)})
+        if periods:  # cuda-convnet2 would update the split layers after each replica's share
+            what += (f"; updatePeriod={','.join(map(str, periods))} on the split layers is not "
+                     "applied: every layer sees the whole minibatch at once and is updated once "
+                     "per minibatch (docs/compiler.md, hybrid)")
     else:
         what = f"the spec asks for {net.replicas} replicas" if net.replicas > 1 else ""
     return ParallelContext(rank, world, local, backend, devs,
