@@ -4,7 +4,7 @@
 process per logical GPU builds its part of the hybrid net (float64 unless --float32, seed 0),
 trains STEPS steps of the paper's SGD on fixed global batches, and saves its losses, its
 parameters (names and count) and, from rank 0, the gathered whole model. `--broken` drops a
-crossing (passa reads fca instead of fcb from the other GPU).
+crossing (passa reads fca instead of fcb from the other GPU). `--gpu auto` for CUDA/NCCL.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 
 
 def main(out_dir: str, spec: str, steps: int, broken: bool, batch: int, params: str | None = None,
-         inner: int | None = None, dtype_name: str = "float64") -> None:
+         inner: int | None = None, dtype_name: str = "float64", gpu: str = "cpu") -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -28,7 +28,7 @@ def main(out_dir: str, spec: str, steps: int, broken: bool, batch: int, params: 
 
     net = loads(open(spec).read(), spec, open(params).read() if params else None, params,
                          inner_size=inner) if params or inner else alexspec.load(spec)
-    ctx = setup(net, devices="cpu", timeout_s=120)
+    ctx = setup(net, devices=gpu, timeout_s=120)
     if broken:
         plan = lower(net).rewire("passa", 1, src="fca", src_gpu=0, transfer=False)
         model = build_hybrid(net, plan, ctx.rank, ctx.devices[0], seed=0, dtype=dtype,
@@ -59,8 +59,8 @@ def main(out_dir: str, spec: str, steps: int, broken: bool, batch: int, params: 
 
 if __name__ == "__main__":
     argv = sys.argv[1:]
-    opt = {k: argv[argv.index(k) + 1] for k in ("--params", "--inner") if k in argv}
+    opt = {k: argv[argv.index(k) + 1] for k in ("--params", "--inner", "--gpu") if k in argv}
     args = [a for i, a in enumerate(argv) if not a.startswith("--") and (i == 0 or argv[i - 1] not in opt)]
     main(args[0], args[1], int(args[2]), "--broken" in argv, int(args[3]) if len(args) > 3 else 8,
          opt.get("--params"), int(opt["--inner"]) if "--inner" in opt else None,
-         "float32" if "--float32" in argv else "float64")
+         "float32" if "--float32" in argv else "float64", opt.get("--gpu", "cpu"))
