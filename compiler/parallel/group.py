@@ -151,7 +151,10 @@ def agree(ctx: ParallelContext, loss: float, top1: int, topk: int, images: int,
 def gather_objects(obj: object, ctx: ParallelContext) -> list:
     """Every process's `obj`, in rank order (a collective: every process must call it)."""
     out: list = [None] * ctx.world_size
-    dist.all_gather_object(out, obj, group=ctx.group)
+    if ctx.group is None:  # the default group
+        dist.all_gather_object(out, obj)
+    else:
+        dist.all_gather_object(out, obj, group=ctx.group)
     return out
 
 
