@@ -28,14 +28,14 @@ from alexspec.net import Net
 def model_for(net: Net, ctx: ParallelContext, *, seed: int = 0,
               dtype: torch.dtype = torch.float32) -> nn.Module:
     """This process's model: the compiled net on `ctx.devices`, or its part of a hybrid net."""
-    from alexspec.compiler.build import build
+    import alexspec.compiler as compiler  # the public `build` (tests spy on it there)
     from alexspec.compiler.plan import lower
 
     plan = lower(net)
     if ctx.distributed and ctx.hybrid:
         return build_hybrid(net, plan, ctx.rank, ctx.devices[0], seed=seed, dtype=dtype,
                             group=ctx.group, summary=ctx.summary)
-    return build(net, ctx.devices, seed=seed, dtype=dtype, plan=plan)
+    return compiler.build(net, ctx.devices, seed=seed, dtype=dtype, plan=plan)
 
 
 def wrap(model: nn.Module, ctx: ParallelContext) -> nn.Module:
