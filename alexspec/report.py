@@ -68,4 +68,6 @@ def check_report(net: Net) -> Group:
     summary = Text.assemble(
         ("ok ", "bold green"), f"{net.params:,} parameters, {net.macs:,} multiply-adds "
         f"({_si(net.macs)}) per image, {len(net.cross_gpu_edges)} cross-GPU edges")
-    return Group(layer_table(net), gpu_table(net), edge_table(net), summary)
+    from alexspec.hybrid_report import hybrid_tables  # issue 11: per-process and per-exchange
+
+    return Group(layer_table(net), gpu_table(net), edge_table(net), *hybrid_tables(net), summary)

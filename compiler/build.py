@@ -2,77 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Set
 
 import torch
 
 from alexspec.compiler.layers import module_for
+from alexspec.compiler.layers.common import WeightLayer
 from alexspec.compiler.model import CompiledNet
 from alexspec.compiler.plan import Plan, lower
-from alexspec.errors import RunError
+from alexspec.compiler.parallel.devices import Devices, resolve_devices
 from alexspec.net import Net
 
-Devices = str | Sequence[str | int | torch.device]
-
-
-def resolve_devices(devices: Devices, n: int) -> tuple[list[torch.device], str]:
-    """One torch device per logical GPU, and a one-line description of the choice.
-
-    "auto": n distinct CUDA devices if there are that many, else CUDA device 0 for every logical
-    GPU if there is one, else the CPU. A list names one device per logical GPU; a single entry
-    (e.g. "cpu", "0") serves every logical GPU. A comma string "0,1" / "cpu,cpu" is a list.
-    """
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if isinstance(devices, str) and devices.strip().lower() == "auto":
-        if count >= n:
-            out = [torch.device(f"cuda:{i}") for i in range(n)]
-            why = f"{count} CUDA device(s)"
-        elif count >= 1:
-            out = [torch.device("cuda:0")] * n
-            why = f"only {count} CUDA device: logical GPUs share it"
-        else:
-            out = [torch.device("cpu")] * n
-            why = "no CUDA device"
-        return out, _summary(out, f"auto, {why}")
-    items = devices.split(",") if isinstance(devices, str) else list(devices)
-    out = [_device(d, count) for d in items]
-    if len(out) == 1:
-        out = out * n
-    if len(out) < n:
-        raise RunError(f"the spec uses {n} logical GPUs but {len(out)} devices were given "
-                       f"({', '.join(map(str, out))})", where="--gpu",
-                       hint="give one device per logical GPU, e.g. 0,1 or cpu,cpu")
-    return out[:n], _summary(out[:n], "as given")
-
-
-def _device(d: str | int | torch.device, count: int) -> torch.device:
-    if isinstance(d, str):
-        d = d.strip()
-        d = int(d) if d.isdigit() else d
-    try:
-        dev = torch.device(f"cuda:{d}") if isinstance(d, int) else torch.device(d)
-    except RuntimeError as e:
-        raise RunError(f"not a device: {d!r} ({e})", where="--gpu") from None
-    if dev.type == "cuda" and (dev.index or 0) >= count:
-        raise RunError(f"device {dev} does not exist ({count} CUDA device(s) here)", where="--gpu",
-                       hint="use --gpu cpu, or --gpu auto")
-    return dev
-
-
-def _summary(devs: list[torch.device], why: str) -> str:
-    return "devices: " + ", ".join(f"gpu{i} -> {d}" for i, d in enumerate(devs)) + f" ({why})"
+# Device resolution lives in the parallelism package (one place for every process layout).
+__all__ = ["Devices", "build", "init_layers", "init_weights", "resolve_devices"]
 
 
 def init_weights(model: CompiledNet, seed: int) -> None:
     """initW Gaussian std per input, initB constant; one CPU generator in net order, so the same
     seed gives the same weights on any device list and in any dtype (drawn in float32)."""
+    init_layers(model.weight_layers(), model.net, seed, shared=model.shared)
+
+
+def init_layers(layers, net: Net, seed: int, *, shared: Set[tuple[str, int]] = frozenset()) -> None:
+    """`init_weights` over (layer name, module) pairs in net order. A module on the meta device
+    (a layer another process holds) still takes its draws, so every process's weights equal
+    the single-process model's. `shared` (layer, input) weights are another layer's (weightSource)
+    and take no draw."""
     g = torch.Generator().manual_seed(seed)
-    for name, mod in sorted(model.weight_layers(), key=lambda t: model.net.nodes.index(model.net[t[0]])):
+    weighted = [(n, m) for n, m in layers if isinstance(m, WeightLayer)]
+    for name, mod in sorted(weighted, key=lambda t: net.nodes.index(net[t[0]])):
         with torch.no_grad():
             for i, (w, std) in enumerate(zip(mod.weights, mod.init_w)):
-                if (name, i) not in model.shared:  # weightSource: drawn once, by its owner
-                    w.copy_(torch.randn(w.shape, generator=g) * std)
-            mod.bias.fill_(mod.init_b)
+                if (name, i) in shared:  # weightSource: drawn once, by its owner
+                    continue
+                draw = torch.randn(w.shape, generator=g) * std
+                if w.device.type != "meta":
+                    w.copy_(draw)
+            if mod.bias.device.type != "meta":
+                mod.bias.fill_(mod.init_b)
 
 
 def build(net: Net, devices: Devices = "auto", *, seed: int = 0, dtype: torch.dtype = torch.float32,

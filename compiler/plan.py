@@ -125,17 +125,19 @@ def lower(net: Net) -> Plan:
 
 
 def _parallelism_diagnostics(net: Net) -> list[Diagnostic]:
-    """cuda-convnet2 replicas (`gpu=0,1`) are fine when every layer has the same replicas (pure
-    data parallelism); replicas mixed with model-parallel towers are not lowered yet."""
+    """cuda-convnet2 replicas (`gpu=0,1`): every layer with the same replicas is pure data
+    parallelism (one replica per process); replicas feeding layers on one GPU each is the
+    hybrid form (compiler/parallel/hybrid.py), which needs the replicas to cover every logical
+    GPU. In one process a replicated layer runs once, on its first GPU, on the whole batch."""
     if net.replicas <= 1:
         return []
     layers = [n for n in net if n.type != "data"]
-    first = layers[0].gpus
-    for n in layers:
-        if n.gpus != first:
-            return [Diagnostic(n.layer.where("gpu"), "unsupported",
-                               f"layer {n.name!r}: hybrid data- and model-parallel specs are not "
-                               f"supported yet (gpus {list(n.gpus)} vs {list(first)} on "
-                               f"{layers[0].name!r})",
-                               "use one replica set for every layer, or towers without replicas")]
-    return []
+    if all(n.gpus == layers[0].gpus for n in layers):
+        return []
+    n_gpus = net.num_gpus
+    return [Diagnostic(n.layer.where("gpu"), "unsupported",
+                       f"layer {n.name!r}: {len(n.gpus)} replicas in a hybrid spec over {n_gpus} "
+                       f"logical GPUs; replicated layers must run on all of them (gpu="
+                       f"{','.join(map(str, range(n_gpus)))}) yet",
+                       "replicate over every logical GPU, or put the layer on one GPU")
+            for n in layers if 1 < len(n.gpus) < n_gpus or (len(n.gpus) == n_gpus and n.gpus != tuple(range(n_gpus)))][:1]

@@ -285,11 +285,10 @@ def _prepare_save_path(save_path: Path) -> None:
 
 def _run(net: Net, opts: RunOptions, ctx: Any, src: _Source, resolved: Resolved, save_path: Path,
          reporter: Reporter) -> RunResult:
-    from alexspec.compiler import build
-    from alexspec.compiler.distributed import check_batch
+    from alexspec.compiler.distributed import check_batch, model_for
 
     resume, resume_path = src.resume, src.resume_path
-    model = build(net, ctx.devices, seed=resolved.settings.seed)
+    model = model_for(net, ctx, seed=resolved.settings.seed)  # this process's model (its GPU's part if hybrid)
     inner = model.input_shape[1]
     cfg = _final(resolved.settings, inner, src.spec_path)
     if ctx.is_main:

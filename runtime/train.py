@@ -163,7 +163,9 @@ class Trainer:
         except RuntimeError as e:
             raise RunError(f"the weights do not fit the model: {str(e).splitlines()[0]}", where=where) from None
         try:
-            self.sgd.load_state_dict(c.sgd)
+            from alexspec.compiler.distributed import local_sgd_state
+
+            self.sgd.load_state_dict(local_sgd_state(self.model, c.sgd))
         except ValueError as e:
             raise RunError(f"momentum does not fit the model: {e}", where=where) from None
         self.pos = Position(t.step, t.epoch, t.batch, t.skipped_batches)
@@ -177,7 +179,8 @@ class Trainer:
         except (RuntimeError, TypeError, ValueError) as e:
             raise RunError(f"the random generator states do not load: {e}", where=where) from None
 
-    def state(self, rng_ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def state(self, rng_ranks: list[dict[str, Any]] | None = None,
+              whole: tuple[dict, dict] | None = None) -> dict[str, Any]:
         """The checkpoint payload at the current step boundary (plain data only); `rng_ranks`
         holds every process's random states in a multi-process run."""
         p, net = self.provenance, self.model.net
@@ -187,8 +190,8 @@ class Trainer:
             "spec_text": p.spec_text, "spec_path": p.spec_path,
             "params_text": p.params_text, "params_path": p.params_path,
             "arch_hash": net.architecture_hash, "arch": ckpt.arch_lines(net),
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "sgd": self.sgd.state_dict(),
+            "model": whole[0] if whole else {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "sgd": whole[1] if whole else self.sgd.state_dict(),
             "train": {"step": self.pos.step, "epoch": self.pos.epoch, "batch": self.pos.batch,
                       "skipped_batches": self.pos.skipped_batches, "plateau": self.plateau.state(),
                       "skipped_images": self.split.skipped, "train_images": len(self.split)},
@@ -206,16 +209,17 @@ class Trainer:
         Every process calls it at the same step (the loop is symmetric): in a multi-process run
         the processes' random states are gathered first, so a resume is exact on every rank.
         """
-        rng_ranks = None
+        rng_ranks, whole = None, None
         if self.dist is not None:
-            from alexspec.compiler.distributed import gather_objects
+            from alexspec.compiler.distributed import gather_objects, gather_training_state
 
             rng_ranks = gather_objects(ckpt.rng_state({"augment": self.gen}), self.dist)
+            whole = gather_training_state(self.model, self.sgd, self.dist)  # hybrid: every GPU's part
         if not self.writes:
             return None
         if self.last_saved is not None and ckpt.checkpoint_step(self.last_saved) == self.pos.step:
             return self.last_saved  # one checkpoint per step
-        path = ckpt.save(self.state(rng_ranks), self.save_path, self.pos.step,
+        path = ckpt.save(self.state(rng_ranks, whole), self.save_path, self.pos.step,
                          self.cfg.keep_checkpoints)
         self.last_saved = path
         self.reporter.saved(str(path))
@@ -288,17 +292,12 @@ class Trainer:
 
     def _agree(self, loss: float, h1: int, h5: int, b: int) -> tuple[float, int, int, int]:
         """All processes: the batch's mean loss and hits, NaN if any shard's loss is not finite,
-        and whether any process was asked to stop."""
-        import torch.distributed as td
+        and whether any process was asked to stop (one collective, in compiler/parallel)."""
+        from alexspec.compiler.distributed import agree
 
-        finite = math.isfinite(loss)
         asked = self._flag is not None and self._flag.requested
-        t = torch.tensor([loss * b if finite else 0.0, h1, h5, b, 0.0 if finite else 1.0,
-                          float(asked)], dtype=torch.float64)
-        td.all_reduce(t)
-        self.stop_requested = bool(t[5] > 0)
-        mean = float(t[0] / t[3]) if t[4] == 0 else float("nan")
-        return mean, int(t[1]), int(t[2]), int(t[3])
+        loss, h1, h5, b, self.stop_requested = agree(self.dist, loss, h1, h5, b, asked)
+        return loss, h1, h5, b
 
     # ------------------------------------------------------------------ tests
 

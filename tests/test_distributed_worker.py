@@ -21,7 +21,7 @@ def main(out_dir: str, specs: list[str]) -> None:
     for i, path in enumerate(specs):
         net = alexspec.load(path)
         ctx = ctx or setup(net, devices="cpu", timeout_s=60)
-        model = build(net, devices=ctx.devices, seed=0, dtype=torch.float64).eval()
+        model = build(net, devices="cpu", seed=0, dtype=torch.float64).eval()  # ctx is the first spec's
         if ctx.rank == 1:
             with torch.no_grad():
                 for p in model.parameters():
@@ -35,7 +35,7 @@ def main(out_dir: str, specs: list[str]) -> None:
         grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
         torch.save({"grads": grads, "world": ctx.world_size, "summary": ctx.summary},
                    f"{out_dir}/spec{i}-rank{ctx.rank}.pt")
-    teardown(ctx)
+    teardown(ctx, leave_together=True)
 
 
 if __name__ == "__main__":

@@ -51,26 +51,16 @@ def test_two_n_steps_equal_n_plus_n_in_a_new_process(tmp_path):
 def test_two_process_run_resumes_exactly_on_every_rank(tmp_path):
     """torchrun with 2 gloo processes: each has its own dropout stream, and the checkpoint keeps
     every rank's random states, so N + N in new processes equals 2N straight."""
-    import os
-    import socket
-    import subprocess
-    import sys
+    from tests.torchrun import torchrun
 
     spec = write_spec(tmp_path)
     data = write_fashion_like(tmp_path / "data")
     common = [str(spec), "--data", str(data), "--gpu", "cpu", "--log-every", "1", "--test-freq", "5"]
     straight, split = tmp_path / "straight", tmp_path / "split"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
     for args in (["--max-batches", str(2 * N), "--save-path", str(straight)],
                  ["--max-batches", str(N), "--save-path", str(split)],
                  ["--max-batches", str(2 * N), "--load-file", str(split)]):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                            "--master-addr", "127.0.0.1", "--master-port", str(port),
-                            "-m", "alexspec.cli", "run", *common, *args],
-                           env=env, capture_output=True, text=True, timeout=240)
+        r = torchrun(2, "-m", "alexspec.cli", "run", *common, *args)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     a, b = _losses(straight), _losses(split)
     assert [s for s, _ in a] == list(range(1, 2 * N + 1))
@@ -78,5 +68,32 @@ def test_two_process_run_resumes_exactly_on_every_rank(tmp_path):
     _, ca = ckpt.resolve(straight)
     _, cb = ckpt.resolve(split)
     assert len(ca.rng_ranks) == 2 and not torch.equal(ca.rng_ranks[0]["torch"], ca.rng_ranks[1]["torch"])
+    assert all(torch.equal(ca.model[k], cb.model[k]) for k in ca.model)
+    assert all(torch.equal(x, y) for x, y in zip(ca.sgd["velocity"], cb.sgd["velocity"]))
+
+
+@pytest.mark.dist
+@pytest.mark.slow
+def test_two_node_run_resumes_exactly(tmp_path):
+    """torchrun --nnodes 2 on 127.0.0.1: two launchers of one process each meet at a c10d
+    rendezvous (no port race: tests/torchrun.py), train, checkpoint, and N + N equals 2N."""
+    from tests.torchrun import torchrun_nodes
+
+    spec = write_spec(tmp_path)
+    data = write_fashion_like(tmp_path / "data")
+    common = [str(spec), "--data", str(data), "--gpu", "cpu", "--log-every", "1", "--test-freq", "5"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    for args in (["--max-batches", str(2 * N), "--save-path", str(straight)],
+                 ["--max-batches", str(N), "--save-path", str(split)],
+                 ["--max-batches", str(2 * N), "--load-file", str(split)]):
+        runs = torchrun_nodes(2, 1, "-m", "alexspec.cli", "run", *common, *args)
+        for r in runs:
+            assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    a, b = _losses(straight), _losses(split)
+    assert [s for s, _ in a] == list(range(1, 2 * N + 1))
+    assert a == b
+    _, ca = ckpt.resolve(straight)
+    _, cb = ckpt.resolve(split)
+    assert len(ca.rng_ranks) == 2
     assert all(torch.equal(ca.model[k], cb.model[k]) for k in ca.model)
     assert all(torch.equal(x, y) for x, y in zip(ca.sgd["velocity"], cb.sgd["velocity"]))
