@@ -19,6 +19,7 @@ directory fsynced), so a killed writer leaves either the old set of checkpoints 
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,6 +258,12 @@ def save(obj: dict[str, Any], directory: Path, step: int, keep: int) -> Path:
     return path
 
 
+def _damaged(path: Path, e: Exception) -> RunError:
+    return RunError(f"cannot load checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                    "the file is truncated or damaged", where=str(path),
+                    hint="use an earlier checkpoint from the same directory")
+
+
 def read(path: Path) -> dict[str, Any]:
     """Load one checkpoint file's plain data with `weights_only=True` (no validation of its
     fields); an unreadable file is a RunError naming it."""
@@ -265,10 +272,14 @@ def read(path: Path) -> dict[str, Any]:
         raise RunError("no such checkpoint", where=str(path))
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" not in str(e):
+            raise _damaged(path, e) from None
+        raise RunError("the file holds Python objects (code that would run when unpickled), which "
+                       "a checkpoint never contains; it was not loaded", where=str(path),
+                       hint="load only checkpoints written by alexspec") from None
     except Exception as e:  # noqa: BLE001 - any failure to unpickle means the file is damaged
-        raise RunError(f"cannot load checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-                       "the file is truncated or damaged", where=str(path),
-                       hint="use an earlier checkpoint from the same directory") from None
+        raise _damaged(path, e) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise RunError("not an alexspec checkpoint (or a different format version)", where=str(path))
     return obj
