@@ -6,19 +6,14 @@ they must pass. The working tree is never modified.
     .venv/bin/python scripts/planted.py ID ...     # some of them
     .venv/bin/python scripts/planted.py --list     # the ids
 
-The copy is imported instead of the installed (editable) alexspec: a finder put first on
-`sys.meta_path` maps `alexspec`, `alexspec.compiler` and `alexspec.runtime` to the copy's
-`alexspec/`, `compiler/` and `runtime/` (pyproject.toml's package-dir), and pytest runs in
-that process. Tests that start a new Python process would import the installed package, so the
-tests named in the list run in-process. Exit status 0 when every bug is caught.
+The copy is imported instead of the installed (editable) alexspec through
+`scripts/pytest_in.py`; tests that start a new Python process would import the installed
+package, so the tests named in the list run in-process. Exit status 0 when every bug is caught.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -28,36 +23,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = {"alexspec": "alexspec", "alexspec.compiler": "compiler", "alexspec.runtime": "runtime"}
-
-
-class _CopyFinder(importlib.abc.MetaPathFinder):
-    """Import the alexspec packages from `root` (a copy of the repository)."""
-
-    def __init__(self, root: Path):
-        self.dirs = {name: root / d for name, d in PACKAGES.items()}
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname in self.dirs:
-            d = self.dirs[fullname]
-            return importlib.util.spec_from_file_location(
-                fullname, d / "__init__.py", submodule_search_locations=[str(d)])
-        parent = fullname.rpartition(".")[0]
-        if parent in self.dirs:
-            return importlib.machinery.PathFinder.find_spec(fullname, [str(self.dirs[parent])])
-        return None
-
-
-def _inside(root: Path, args: list[str]) -> int:
-    """Run pytest on `args` with the alexspec packages imported from `root`."""
-    sys.meta_path.insert(0, _CopyFinder(root))
-    sys.path.insert(0, str(root))
-    import pytest
-
-    import alexspec
-
-    assert Path(alexspec.__file__).resolve().is_relative_to(root.resolve()), alexspec.__file__
-    return int(pytest.main(args))
 
 
 def _copy(dest: Path) -> None:
@@ -73,7 +38,7 @@ def _copy(dest: Path) -> None:
 
 def _pytest(root: Path, tests: list[str], report: Path) -> dict[str, str]:
     """Run `tests` in the copy; the outcome of each test id ("passed", "failed", "skipped")."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--inside", str(root), "--",
+    cmd = [sys.executable, str(REPO / "scripts" / "pytest_in.py"), str(root),
            "-q", "-p", "no:cacheprovider", f"--junit-xml={report}", *tests]
     subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600)
     outcome: dict[str, str] = {}
@@ -100,8 +65,6 @@ def _caught(outcome: dict[str, str], wanted: tuple[str, ...], state: str) -> lis
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--inside"]:
-        return _inside(Path(argv[1]), argv[3:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("ids", nargs="*", help="bug ids (default: all)")
     p.add_argument("--list", action="store_true", help="print the ids and exit")
