@@ -72,3 +72,99 @@ def test_sgd_refuses_momentum_that_is_not_a_list():
     sgd, w, b = _sgd()
     with pytest.raises(ValueError, match=r"^checkpoint has no list of momentum tensors, the model 2$"):
         sgd.load_state_dict({"velocity": (torch.zeros(3, 2), torch.zeros(2))})
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def _eval_setup(n=20, classes=12, s=10, i=7):
+    from alexspec.runtime.augment import Augment, DataStats
+    from alexspec.runtime.data.base import TensorSplit
+
+    g = torch.Generator().manual_seed(7)
+    images = torch.randint(0, 256, (n, 3, s, s), generator=g, dtype=torch.uint8)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    stats = DataStats(torch.rand(3, s, s, generator=g) * 100, torch.eye(3), torch.zeros(3))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(0.5),
+                                torch.nn.Linear(3 * i * i, classes))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.001)
+    return model, TensorSplit(images, labels), Augment(s, i), stats
+
+
+def test_evaluate_limit_progress_and_eval_mode():
+    from alexspec.runtime.evaluate import evaluate
+    from tests.test_planted_bugs import _reference_ten_view_scores
+
+    model, split, aug, stats = _eval_setup()
+    model.train()
+    seen: list[int] = []
+    got = evaluate(model, split, aug, stats, multiview=True, batch=4, limit=11, progress=seen.append)
+    assert not model.training  # dropout off while evaluating, and left off
+    assert seen == [4, 8, 11] and got.images == 11 and got.views == 10
+    loss, top1, top5 = _reference_ten_view_scores(model, split.images[:11], split.labels[:11],
+                                                  stats.mean, aug.img_size, aug.inner_size)
+    assert got.loss == pytest.approx(loss, rel=1e-5)
+    assert (got.top1, got.top5) == pytest.approx((top1, top5), abs=1e-9)
+    assert evaluate(model, split, aug, stats, limit=50).images == 20  # a limit past the end
+
+
+def test_evaluate_centre_crop_alone():
+    from alexspec.runtime.evaluate import evaluate
+
+    model, split, aug, stats = _eval_setup()
+    got = evaluate(model, split, aug, stats, batch=8)
+    x = (split.images.double() - stats.mean.double())[..., 1:8, 1:8]  # centre: (10 - 7) // 2 = 1
+    with torch.no_grad():
+        probs = torch.softmax(model.eval()(x.float()).double(), 1)
+    want = float(-torch.log(probs[torch.arange(20), split.labels]).mean())
+    assert got.views == 1 and got.loss == pytest.approx(want, rel=1e-5)
+    assert got.top1 == pytest.approx(float((probs.argmax(1) != split.labels).double().mean()))
+
+
+def test_evaluate_with_fewer_than_five_classes_and_a_certain_miss():
+    from alexspec.runtime.augment import Augment, DataStats
+    from alexspec.runtime.data.base import TensorSplit
+    from alexspec.runtime.evaluate import evaluate
+
+    class Sure(torch.nn.Module):  # always class 0, with probability 1 (the others underflow)
+        def forward(self, x):
+            return torch.tensor([[0.0, -1e4, -1e4]]).expand(len(x), 3)
+
+    split = TensorSplit(torch.zeros(4, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 2, 0]))
+    stats = DataStats(torch.zeros(1, 4, 4), torch.eye(3), torch.zeros(3))
+    got = evaluate(Sure(), split, Augment(4, 4), stats)
+    assert got.top1 == pytest.approx(0.5) and got.top5 == 0.0  # top-3 of 3 classes holds every label
+    assert got.loss == pytest.approx(2 * -torch.log(torch.tensor(1e-30, dtype=torch.float64)).item() / 4)
+
+
+class _Gappy:
+    """A split whose second batch cannot be decoded at all (every image skipped)."""
+
+    def __init__(self, split, bad):
+        self.inner, self.bad, self.labels = split, bad, split.labels
+
+    def __len__(self):
+        return len(self.inner)
+
+    def get(self, idx):
+        keep = torch.tensor([int(i) not in self.bad for i in idx], dtype=torch.bool)
+        return self.inner.get(idx[keep])
+
+    @property
+    def skipped(self):
+        return len(self.bad)
+
+
+def test_evaluate_skips_an_undecodable_batch_and_reports_nothing_for_no_images():
+    import math
+
+    from alexspec.runtime.evaluate import evaluate
+
+    model, split, aug, stats = _eval_setup(n=12)
+    got = evaluate(model, _Gappy(split, set(range(4, 8))), aug, stats, batch=4)
+    ref = evaluate(model, split.subset(torch.tensor([0, 1, 2, 3, 8, 9, 10, 11])), aug, stats, batch=4)
+    assert got.images == 8 and got.loss == pytest.approx(ref.loss) and got.top1 == ref.top1
+    empty = evaluate(model, _Gappy(split, set(range(12))), aug, stats, batch=4, multiview=True)
+    assert empty.images == 0 and all(math.isnan(v) for v in (empty.loss, empty.top1, empty.top5))
