@@ -9,6 +9,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 name="$1"
 bin="$repo/.venv/bin"
 out="$repo/mutation/results/$name.txt"
+commit="$(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD || echo ' + uncommitted')"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 (cd "$repo" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work")
@@ -25,7 +26,7 @@ fi
 "$bin/cosmic-ray" baseline "mutation/$name.toml"
 start=$(date +%s)
 "$bin/cosmic-ray" exec "mutation/$name.toml" session.sqlite
-{ echo "commit $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD || echo ' + uncommitted'), sample ${SAMPLE:-all}${RERUN:+, survivors rerun}, $(( $(date +%s) - start )) s"
+{ echo "commit $commit, sample ${SAMPLE:-all}${RERUN:+, survivors rerun}, $(( $(date +%s) - start )) s"
   "$bin/cr-report" --show-diff session.sqlite; } > "$out.tmp"
 mv "$out.tmp" "$out"
 tail -n 3 "$out"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
+from alexspec.errors import RunError
 from alexspec.ir import Schedule
 from alexspec.runtime.sgd import PaperSGD
 
@@ -168,3 +169,109 @@ def test_evaluate_skips_an_undecodable_batch_and_reports_nothing_for_no_images()
     assert got.images == 8 and got.loss == pytest.approx(ref.loss) and got.top1 == ref.top1
     empty = evaluate(model, _Gappy(split, set(range(12))), aug, stats, batch=4, multiview=True)
     assert empty.images == 0 and all(math.isnan(v) for v in (empty.loss, empty.top1, empty.top5))
+
+
+def test_evaluate_builds_no_autograd_graph():
+    """Without `no_grad` a validation pass would keep every activation of a batch (memory)."""
+    from alexspec.runtime.evaluate import evaluate
+
+    model, split, aug, stats = _eval_setup(n=4)
+    modes: list[bool] = []
+    model.register_forward_hook(lambda m, i, o: modes.append(torch.is_grad_enabled()))
+    evaluate(model, split, aug, stats, multiview=True)
+    assert modes and not any(modes)
+
+
+# ----------------------------------------------------------------------------- augment
+
+
+def _images(n=6, c=3, s=8, seed=0):
+    from alexspec.runtime.data.base import TensorSplit
+
+    g = torch.Generator().manual_seed(seed)
+    return TensorSplit(torch.randint(0, 256, (n, c, s, s), generator=g, dtype=torch.uint8),
+                       torch.arange(n) % 10)
+
+
+def test_stats_channel_and_zero_means_and_batched_accumulation():
+    from alexspec.runtime.augment import compute_stats
+
+    sp = _images(n=7)
+    x = sp.images.double()
+    chan = compute_stats(sp, 8, "channel", batch=3)
+    want = x.mean(dim=(0, 2, 3))[:, None, None].expand(3, 8, 8)
+    assert chan.mean.shape == (3, 8, 8) and torch.allclose(chan.mean.double(), want, atol=1e-4)
+    img = compute_stats(sp, 8, "image", batch=2)
+    assert torch.allclose(img.mean.double(), x.mean(0), atol=1e-4)
+    p = x.permute(0, 2, 3, 1).reshape(-1, 3) / 255
+    cov = torch.cov(p.T, correction=0)
+    assert torch.allclose(img.eigval.double(), torch.linalg.eigvalsh(cov).flip(0), atol=1e-5)
+    none = compute_stats(sp, 8, "none")
+    assert torch.equal(none.mean, torch.zeros(3, 8, 8))
+
+
+def test_stats_sample_is_a_seeded_subset():
+    from itertools import combinations
+
+    from alexspec.runtime.augment import compute_stats
+
+    sp = _images(n=9)
+    a = compute_stats(sp, 8, "image", max_images=4, seed=1)
+    x = sp.images.double()
+    means = {c: x[list(c)].mean(0) for c in combinations(range(9), 4)}
+    hits = [c for c, m in means.items() if torch.allclose(a.mean.double(), m, atol=1e-4)]
+    assert len(hits) == 1  # the mean of exactly one set of 4 of the 9 images
+    assert torch.equal(compute_stats(sp, 8, "image", max_images=4, seed=1).mean, a.mean)
+    assert not torch.equal(compute_stats(sp, 8, "image", max_images=4, seed=2).mean, a.mean)
+    assert torch.allclose(compute_stats(sp, 8, "image", max_images=9).mean.double(), x.mean(0), atol=1e-4)
+
+
+def test_grey_images_have_no_colour_pca_and_no_colour_noise():
+    from alexspec.runtime.augment import Augment, compute_stats
+
+    sp = _images(c=1)
+    st = compute_stats(sp, 8, "image")
+    assert torch.equal(st.eigval, torch.zeros(3)) and torch.equal(st.eigvec, torch.eye(3))
+    a = Augment(8, 8, flip=False, color_noise=0.5).train_batch(sp.images, st, torch.Generator().manual_seed(0))
+    assert torch.allclose(a, sp.images.float() - st.mean)
+
+
+def test_training_batch_without_flips_or_noise_is_the_centred_crop():
+    from alexspec.runtime.augment import Augment, compute_stats
+
+    sp = _images()
+    st = compute_stats(sp, 8, "image")
+    plain = Augment(8, 8, flip=False, color_noise=0.0).train_batch(sp.images, st, torch.Generator().manual_seed(0))
+    assert torch.allclose(plain, sp.images.float() - st.mean)
+    flipped = Augment(8, 8, flip=True, color_noise=0.0).train_batch(sp.images, st, torch.Generator().manual_seed(3))
+    mirrored = [torch.allclose(f, p.flip(-1)) for f, p in zip(flipped, plain)]
+    same = [torch.allclose(f, p) for f, p in zip(flipped, plain)]
+    assert all(m or s for m, s in zip(mirrored, same)) and any(mirrored) and any(same)
+
+
+def test_unreadable_statistics_and_a_crop_larger_than_the_image_are_errors():
+    from alexspec.runtime.augment import Augment, compute_stats
+
+    class Broken:
+        labels = torch.zeros(5, dtype=torch.long)
+
+        def __len__(self):
+            return 5
+
+        def get(self, idx):
+            return torch.zeros(0, 3, 8, 8, dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
+
+    with pytest.raises(RunError, match="none of the 5 training images") as e:
+        compute_stats(Broken(), 8, "image", where="data/")
+    assert "data/" in str(e.value)
+    with pytest.raises(ValueError, match="innerSize 9 > imgSize 8"):
+        Augment(8, 9)
+    Augment(8, 8)  # equal sizes are allowed
+
+
+def test_stats_state_round_trip():
+    from alexspec.runtime.augment import DataStats, compute_stats
+
+    st = compute_stats(_images(), 8, "image")
+    back = DataStats.from_state(st.state())
+    assert all(torch.equal(getattr(back, k), getattr(st, k)) for k in ("mean", "eigvec", "eigval"))
