@@ -275,3 +275,163 @@ def test_stats_state_round_trip():
     st = compute_stats(_images(), 8, "image")
     back = DataStats.from_state(st.state())
     assert all(torch.equal(getattr(back, k), getattr(st, k)) for k in ("mean", "eigvec", "eigval"))
+
+
+# ----------------------------------------------------------------------------- checkpoint
+
+
+def _plain_checkpoint(step: int = 5) -> dict:
+    """Every field `checkpoint.load_file` reads, with plain values."""
+    from alexspec.runtime import checkpoint as ckpt
+
+    return {"format": ckpt.FORMAT, "step": step, "spec_text": "[data]\n", "spec_path": "a.cfg",
+            "params_text": None, "params_path": None, "arch_hash": "h", "arch": ["data: x"],
+            "model": {"w": torch.ones(2)}, "sgd": {"velocity": [torch.zeros(2)]},
+            "train": {"step": step, "epoch": 1, "batch": 2, "skipped_batches": 0,
+                      "plateau": {"drops": 1, "best": 3, "bad_tests": 0}, "train_images": 100},
+            "rng": {"torch": torch.get_rng_state(), "gens": {"aug": torch.Generator().get_state()}},
+            "stats": {"mean": torch.zeros(3, 2, 2), "eigvec": torch.eye(3), "eigval": torch.ones(3)},
+            "data": {"name": "cifar-10", "location": "d/", "classes": ["a", "b"]},
+            "settings": {"mini": 8, "img_size": 14, "inner_size": 12, "flip": True},
+            "history": [{"step": 1}]}
+
+
+def _write(tmp_path, c: dict, name: str = "ckpt-00000005.pt"):
+    p = tmp_path / name
+    torch.save(c, p)
+    return p
+
+
+def test_a_checkpoint_loads_every_field(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = ckpt.load_file(_write(tmp_path, _plain_checkpoint()))
+    assert (c.step, c.spec_path, c.params_text, c.arch) == (5, "a.cfg", None, ("data: x",))
+    assert c.train == ckpt.TrainState(5, 1, 2, 0, 1, 3.0, 0, 100) and isinstance(c.train.best, float)
+    assert c.settings == ckpt.Settings(8, 14, 12, True)
+    assert c.data == ckpt.DataInfo("cifar-10", "d/", ("a", "b")) and c.history == ({"step": 1},)
+    assert c.rng_ranks == ()
+
+
+@pytest.mark.parametrize("where,key,value,message", [
+    ((), "step", None, "has no 'step'"),
+    ((), "step", "5", "field 'step' is str, expected int"),
+    ((), "step", True, "field 'step' is bool, expected int"),
+    (("train",), "epoch", 1.5, "field 'train.epoch' is float, expected int"),
+    (("train", "plateau"), "drops", None, "has no 'train.plateau.drops'"),
+    (("settings",), "flip", 1, "field 'settings.flip' is int, expected bool"),
+    ((), "model", {"w": [1.0]}, "field 'model' holds something other than tensors"),
+    (("sgd",), "velocity", [torch.zeros(1), 2], "field 'sgd.velocity' holds something other than tensors"),
+    ((), "history", [1], "field 'history' holds something other than records"),
+    ((), "stats", [], "field 'stats' is list, expected dict"),
+    ((), "rng_ranks", [{"torch": 1, "gens": {}}], "field 'rng_ranks.0.torch' is int, expected Tensor"),
+    ((), "train", 3, "field 'train' is int, expected dict"),
+])
+def test_a_bad_field_is_named(tmp_path, where, key, value, message):
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = _plain_checkpoint()
+    d = c
+    for w in where:
+        d = d[w]
+    if value is None:
+        del d[key]
+    else:
+        d[key] = value
+    p = _write(tmp_path, c)
+    with pytest.raises(RunError) as e:
+        ckpt.load_file(p)
+    assert message in str(e.value) and str(p) in str(e.value)
+    assert "damaged or was written by another version" in str(e.value)
+
+
+def test_optional_fields_may_be_absent(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = _plain_checkpoint()
+    del c["train"]["train_images"]
+    c["train"]["plateau"]["best"] = None
+    c["params_text"], c["params_path"] = "[x]\n", "p.cfg"
+    c["rng_ranks"] = [c["rng"], c["rng"]]
+    got = ckpt.load_file(_write(tmp_path, c))
+    assert got.train.train_images is None and got.train.best is None
+    assert (got.params_text, got.params_path) == ("[x]\n", "p.cfg") and len(got.rng_ranks) == 2
+
+
+def test_not_a_checkpoint_and_a_missing_file(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    with pytest.raises(RunError, match="no such checkpoint"):
+        ckpt.load_file(tmp_path / "none.pt")
+    for obj in ([1, 2], {"format": ckpt.FORMAT + 1}):
+        with pytest.raises(RunError, match="not an alexspec checkpoint"):
+            ckpt.read(_write(tmp_path, obj, "x.pt"))
+
+
+def test_names_steps_and_listing(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    assert ckpt.checkpoint_name(42) == "ckpt-00000042.pt"
+    assert ckpt.checkpoint_step(tmp_path / "ckpt-00000042.pt") == 42
+    assert ckpt.checkpoint_step(tmp_path / "model.pt") is None
+    assert ckpt.checkpoint_step(tmp_path / "ckpt-last.pt") is None
+    for s in (3, 1, 2):
+        ckpt.save({"format": ckpt.FORMAT, "step": s}, tmp_path, s, keep=2)
+    (tmp_path / "ckpt-00000009.pt.tmp-77").write_bytes(b"partial")
+    (tmp_path / "ckpt-00000010.pt").mkdir()
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["ckpt-00000002.pt", "ckpt-00000003.pt"]
+
+
+def test_resolve_takes_the_newest_loadable_and_warns_of_the_rest(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    with pytest.raises(RunError, match=r"no checkpoint \(ckpt-\*\.pt\) in this directory"):
+        ckpt.resolve(tmp_path)
+    _write(tmp_path, _plain_checkpoint(4), "ckpt-00000004.pt")
+    (tmp_path / "ckpt-00000006.pt").write_bytes(b"\x00" * 10)
+    warned: list[str] = []
+    path, c = ckpt.resolve(tmp_path, warned.append)
+    assert path.name == "ckpt-00000004.pt" and c.step == 4
+    assert len(warned) == 1 and "ckpt-00000006.pt" in warned[0] and warned[0].endswith("trying an earlier one")
+    assert ckpt.resolve(tmp_path / "ckpt-00000004.pt")[1].step == 4
+    (tmp_path / "ckpt-00000004.pt").write_bytes(b"\x00")
+    with pytest.raises(RunError, match="every checkpoint in this directory is damaged"):
+        ckpt.resolve(tmp_path)
+
+
+def test_arch_diff_names_removed_added_and_changed_layers():
+    from alexspec.runtime.checkpoint import arch_diff
+
+    saved = ["conv1: conv 3x3", "pool1: pool max", "fc: fc 10"]
+    now = ["conv1: conv 5x5", "fc: fc 10", "drop: dropout"]
+    assert arch_diff(saved, now) == ["layer pool1 removed", "layer drop added",
+                                     "conv1: conv 3x3  ->  conv 5x5"]
+    assert arch_diff(saved, saved) == []
+
+
+def test_rng_state_round_trip():
+    from alexspec.runtime.checkpoint import rng_state, set_rng_state
+
+    g = torch.Generator().manual_seed(1)
+    torch.manual_seed(2)
+    state = rng_state({"aug": g, "other": torch.Generator().manual_seed(9)})
+    want = (torch.rand(3), torch.rand(3, generator=g))
+    torch.manual_seed(5)
+    g.manual_seed(6)
+    h = torch.Generator().manual_seed(0)
+    set_rng_state(state, {"aug": g, "new": h})  # a generator the checkpoint lacks stays as it is
+    assert torch.equal(torch.rand(3), want[0]) and torch.equal(torch.rand(3, generator=g), want[1])
+    assert torch.equal(torch.rand(2, generator=h), torch.rand(2, generator=torch.Generator().manual_seed(0)))
+
+
+def test_a_failed_checkpoint_write_is_a_run_error_and_leaves_no_temporary(tmp_path, monkeypatch):
+    from alexspec.runtime import checkpoint as ckpt
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(RunError, match="cannot write checkpoint: .*No space left") as e:
+        ckpt.save({"format": ckpt.FORMAT}, tmp_path, 1, keep=1)
+    assert "ckpt-00000001.pt" in str(e.value)
+    assert list(tmp_path.iterdir()) == []
