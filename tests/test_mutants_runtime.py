@@ -435,3 +435,14 @@ def test_a_failed_checkpoint_write_is_a_run_error_and_leaves_no_temporary(tmp_pa
         ckpt.save({"format": ckpt.FORMAT}, tmp_path, 1, keep=1)
     assert "ckpt-00000001.pt" in str(e.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scores_are_values():
+    import dataclasses
+
+    from alexspec.runtime.evaluate import Scores
+
+    s = Scores(1.0, 0.5, 0.25, 8, 10)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.loss = 0.0
+    assert hash(s) == hash(Scores(1.0, 0.5, 0.25, 8, 10))
