@@ -446,3 +446,16 @@ def test_scores_are_values():
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.loss = 0.0
     assert hash(s) == hash(Scores(1.0, 0.5, 0.25, 8, 10))
+
+
+def test_stats_default_to_a_sample_of_ten_thousand_images():
+    from alexspec.runtime.augment import compute_stats
+    from alexspec.runtime.data.base import TensorSplit
+
+    def mean_of(n: int) -> float:
+        images = torch.zeros(n, 1, 1, 1, dtype=torch.uint8)
+        images[0] = 255  # one bright image: its share of the mean shows how many were averaged
+        return float(compute_stats(TensorSplit(images, torch.zeros(n, dtype=torch.long)), 1, "image").mean)
+
+    assert mean_of(10_000) == pytest.approx(255 / 10_000)
+    assert mean_of(10_001) in (pytest.approx(0.0), pytest.approx(255 / 10_000))  # 10,000 of them
