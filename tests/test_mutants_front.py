@@ -62,3 +62,10 @@ def test_inputs_giving_different_filter_counts_are_named_with_the_counts():
     text = _error(C0 + "[x]\ntype=conv\ninputs=data,c0\nchannels=3,16\nfilters=16,8\ngroups=1,1\n"
                   "filterSize=3,3\npadding=1,1\n")
     assert "every input must give the same number of filters (filters x groups = [16, 8])" in text
+
+
+def test_a_pool_over_more_than_256_channels_is_accepted():
+    # Python caches small ints only: a count compared by identity would fail past 256 channels
+    c0 = C0.replace("filters=16", "filters=384")
+    net = _net(c0 + "[x]\ntype=pool\ninputs=c0\nchannels=384\npool=max\nsizeX=3\nstride=2\n")
+    assert (net["x"].output.channels, net["x"].output.height) == (384, 4)  # ceil((8-3)/2)+1 = 4

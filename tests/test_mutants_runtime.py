@@ -459,3 +459,12 @@ def test_stats_default_to_a_sample_of_ten_thousand_images():
 
     assert mean_of(10_000) == pytest.approx(255 / 10_000)
     assert mean_of(10_001) in (pytest.approx(0.0), pytest.approx(255 / 10_000))  # 10,000 of them
+
+
+def test_sgd_loads_the_momentum_of_more_than_256_tensors():
+    # Python caches small ints only: counts compared by identity would differ past 256
+    eps = Schedule(kind="plateau", base=0.1, factor=10, max_drops=3)
+    params = [torch.nn.Parameter(torch.zeros(1)) for _ in range(300)]
+    sgd = PaperSGD([_Rule(p, "fc", "weight", eps, 0.9, 0.0) for p in params])
+    sgd.load_state_dict({"velocity": [torch.full((1,), float(i)) for i in range(300)]})
+    assert float(sgd.velocity[299]) == 299.0
