@@ -468,3 +468,10 @@ def test_sgd_loads_the_momentum_of_more_than_256_tensors():
     sgd = PaperSGD([_Rule(p, "fc", "weight", eps, 0.9, 0.0) for p in params])
     sgd.load_state_dict({"velocity": [torch.full((1,), float(i)) for i in range(300)]})
     assert float(sgd.velocity[299]) == 299.0
+
+
+def test_the_default_colour_noise_is_the_papers():
+    from alexspec.runtime.augment import Augment
+
+    a = Augment(8, 6)
+    assert (a.flip, a.color_noise) == (True, 0.1)  # section 4.1: alphas ~ N(0, 0.1)
