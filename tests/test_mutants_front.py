@@ -69,3 +69,9 @@ def test_a_pool_over_more_than_256_channels_is_accepted():
     c0 = C0.replace("filters=16", "filters=384")
     net = _net(c0 + "[x]\ntype=pool\ninputs=c0\nchannels=384\npool=max\nsizeX=3\nstride=2\n")
     assert (net["x"].output.channels, net["x"].output.height) == (384, 4)  # ceil((8-3)/2)+1 = 4
+
+
+def test_a_pass_layer_takes_a_single_input_and_eltmax_two():
+    net = _net(C0 + "[x]\ntype=pass\ninputs=c0\n")
+    assert net["x"].output == net["c0"].output
+    assert "type=eltmax takes at least 2 inputs, got 1" in _error(C0 + "[x]\ntype=eltmax\ninputs=c0\n")
