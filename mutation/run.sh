@@ -3,7 +3,7 @@
 # the repository's files (the working tree is never mutated).
 #   bash mutation/run.sh NAME            # NAME: mutation/NAME.toml; report mutation/results/NAME.txt
 #   SAMPLE=80 bash mutation/run.sh NAME  # a seeded random sample of 80 of the module's mutants
-#   RERUN=1 bash mutation/run.sh NAME    # only NAME.txt's survivors, again: NAME-rerun.txt
+#   RERUN=1 bash mutation/run.sh NAME    # the latest report's survivors again: NAME-rerunK.txt
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 name="$1"
@@ -17,9 +17,11 @@ ln -s "$repo/.venv" "$work/.venv"
 cd "$work"
 mkdir -p "$repo/mutation/results"
 "$bin/cosmic-ray" init "mutation/$name.toml" session.sqlite
-if [ -n "${RERUN:-}" ]; then
-    "$bin/python" "$repo/mutation/sample.py" session.sqlite --survivors "$out"
-    out="$repo/mutation/results/$name-rerun.txt"
+if [ -n "${RERUN:-}" ]; then  # the survivors of the latest report, into the next -rerunK report
+    k=1; last="$out"
+    while [ -f "$repo/mutation/results/$name-rerun$k.txt" ]; do last="$repo/mutation/results/$name-rerun$k.txt"; k=$((k + 1)); done
+    "$bin/python" "$repo/mutation/sample.py" session.sqlite --survivors "$last"
+    out="$repo/mutation/results/$name-rerun$k.txt"
 elif [ -n "${SAMPLE:-}" ]; then
     "$bin/python" "$repo/mutation/sample.py" session.sqlite "$SAMPLE"
 fi

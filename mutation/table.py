@@ -3,7 +3,7 @@
     .venv/bin/python mutation/table.py
 
 Per module: the mutants run (all, or a seeded sample), killed by the tests of the first run,
-survivors killed by tests added afterwards (the `-rerun` report), survivors left, of those the
+survivors killed by tests added afterwards (the `-rerunK` reports), survivors left, of those the
 equivalent ones (listed with a reason in equivalent.txt), and the score: killed / non-equivalent.
 """
 
@@ -49,8 +49,10 @@ def main() -> None:
         commit = re.search(r"commit (\w+)", head)[1]
         sample = re.search(r"sample (\S+?),", head)[1]
         o = outcomes(first)
-        rerun = HERE / "results" / f"{name}-rerun.txt"
-        later = outcomes(rerun) if rerun.is_file() else {}
+        later: dict[tuple[str, str, int], str] = {}  # killed in any rerun counts
+        for rerun in sorted((HERE / "results").glob(f"{name}-rerun*.txt")):
+            for k, v in outcomes(rerun).items():
+                later[k] = v if later.get(k) in (None, "SURVIVED") else later[k]
         killed = sum(v != "SURVIVED" for v in o.values())  # killed, or the test run failed/timed out
         survivors = [k for k, v in o.items() if v == "SURVIVED"]
         newly = sum(later.get(k) not in (None, "SURVIVED") for k in survivors)
