@@ -3,7 +3,8 @@
     .venv/bin/python mutation/table.py
 
 Per module: the mutants run (all, or a seeded sample), killed by the tests of the first run,
-survivors killed by tests added afterwards (the `-rerunK` reports), survivors left, of those the
+survivors killed by tests added afterwards (the `-rerunK` reports) or, listed in
+killed_by_hand.txt, by a test outside the module's run, survivors left, of those the
 equivalent ones (listed with a reason in equivalent.txt), and the score: killed / non-equivalent.
 """
 
@@ -25,10 +26,10 @@ def outcomes(report: Path) -> dict[tuple[str, str, int], str]:
     return {(m["module"], m["op"], int(m["occ"])): m["outcome"] for m in ENTRY.finditer(report.read_text())}
 
 
-def equivalent() -> set[tuple[str, str, int]]:
-    """The mutants judged equivalent: `module operator occurrence  # reason` lines."""
+def listed(file: str) -> set[tuple[str, str, int]]:
+    """The mutants a list names: `module operator occurrence  # reason` lines."""
     out = set()
-    for line in (HERE / "equivalent.txt").read_text().splitlines():
+    for line in (HERE / file).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             mod, op, occ = line.split()
@@ -37,8 +38,8 @@ def equivalent() -> set[tuple[str, str, int]]:
 
 
 def main() -> None:
-    eq = equivalent()
-    print("| module | measured on | mutants | killed | killed by new tests | survived | equivalent "
+    eq, by_hand = listed("equivalent.txt"), listed("killed_by_hand.txt")
+    print("| module | measured on | mutants | killed | killed later (new tests, reruns) | survived | equivalent "
           "| score (killed / non-equivalent) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name in NAMES:
@@ -55,8 +56,8 @@ def main() -> None:
                 later[k] = v if later.get(k) in (None, "SURVIVED") else later[k]
         killed = sum(v != "SURVIVED" for v in o.values())  # killed, or the test run failed/timed out
         survivors = [k for k, v in o.items() if v == "SURVIVED"]
-        newly = sum(later.get(k) not in (None, "SURVIVED") for k in survivors)
-        left = [k for k in survivors if later.get(k) in (None, "SURVIVED")]
+        newly = sum(later.get(k) not in (None, "SURVIVED") or k in by_hand for k in survivors)
+        left = [k for k in survivors if later.get(k) in (None, "SURVIVED") and k not in by_hand]
         equiv = sum(k in eq for k in left)
         non_eq = len(o) - equiv
         score = (killed + newly) / non_eq if non_eq else 1.0
