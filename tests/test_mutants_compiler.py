@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from alexspec.compiler import build
@@ -56,3 +57,31 @@ def test_a_conv_whose_windows_overhang_pads_the_far_edge_only():
             want[:, :, i, j] = torch.einsum("bcij,fcij->bf", patch, w)
     want = want + conv.bias.detach().double()[None, :, None, None]
     assert torch.allclose(y, want, atol=1e-10)
+
+
+class _Started(Exception):
+    pass
+
+
+def test_torchrun_processes_fall_back_to_the_cpu_without_n_devices_each(monkeypatch):
+    """Process 1 of 2 with a 2-GPU net needs CUDA devices 2 and 3: with 3 devices it takes the
+    CPU (gloo), and never selects a device it does not have."""
+    import alexspec
+    from alexspec.compiler import distributed
+
+    for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    picked: list = []
+    monkeypatch.setattr(torch.cuda, "set_device", picked.append)
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+
+    def init(backend, **kw):
+        raise _Started(backend)
+
+    monkeypatch.setattr(distributed.dist, "init_process_group", init)
+    net = alexspec.load("tests/specs/compiler/twocol-small.cfg")
+    with pytest.raises(_Started) as e:
+        distributed.setup(net)
+    assert e.value.args == ("gloo",) and picked == []
