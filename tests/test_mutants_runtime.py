@@ -478,3 +478,17 @@ def test_the_default_colour_noise_is_the_papers():
 
     a = Augment(8, 6)
     assert (a.flip, a.color_noise) == (True, 0.1)  # section 4.1: alphas ~ N(0, 0.1)
+
+
+@pytest.mark.parametrize("saved,present,restored", [(1, 2, False), (2, 1, False), (2, 2, True)])
+def test_cuda_random_states_are_restored_only_onto_as_many_devices(monkeypatch, saved, present, restored):
+    from alexspec.runtime.checkpoint import rng_state, set_rng_state
+
+    state = rng_state({})
+    state["cuda"] = [torch.zeros(8, dtype=torch.uint8)] * saved
+    calls: list = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: present)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", calls.append)
+    set_rng_state(state, {})
+    assert bool(calls) == restored

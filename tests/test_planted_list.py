@@ -1,5 +1,5 @@
 """The planted-bug list stays runnable: every entry's old text occurs once in its file, and the
-tests it names exist. (Applying the bugs takes about two minutes: `scripts/planted.py`.)"""
+tests it names exist. (Applying the bugs takes minutes: `scripts/planted.py`.)"""
 
 from __future__ import annotations
 
