@@ -1,0 +1,53 @@
+"""Cut a cosmic-ray session down before `exec`, for runs that must fit the time:
+
+    python mutation/sample.py SESSION N [SEED]          # a seeded random sample of N mutants
+    python mutation/sample.py SESSION --survivors REPORT  # only the mutants REPORT says survived
+
+REPORT is a `cr-report` text (mutation/results/NAME.txt); a mutant is named there by module,
+operator and occurrence, which `cosmic-ray init` gives again for the same source text.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sqlite3
+import sys
+from pathlib import Path
+
+ENTRY = re.compile(r"^\[job-id\] \S+\n(?P<module>\S+) (?P<op>\S+) (?P<occ>\d+)\n"
+                   r"worker outcome: \S+, test outcome: TestOutcome\.(?P<outcome>\w+)", re.M)
+
+
+def survivors(report: Path) -> set[tuple[str, str, int]]:
+    """(module path, operator, occurrence) of every mutant the report lists as survived."""
+    return {(m["module"], m["op"], int(m["occ"])) for m in ENTRY.finditer(report.read_text())
+            if m["outcome"] == "SURVIVED"}
+
+
+def _keep(db: sqlite3.Connection, keep: set[str]) -> None:
+    ids = [r[0] for r in db.execute("SELECT job_id FROM work_items")]
+    drop = [(i,) for i in ids if i not in keep]
+    db.executemany("DELETE FROM mutation_specs WHERE job_id = ?", drop)
+    db.executemany("DELETE FROM work_items WHERE job_id = ?", drop)
+    db.commit()
+    print(f"kept {len(ids) - len(drop)} of {len(ids)} mutants")
+
+
+def main(argv: list[str]) -> None:
+    db = sqlite3.connect(argv[0])
+    if argv[1] == "--survivors":
+        want = survivors(Path(argv[2]))
+        rows = db.execute("SELECT job_id, module_path, operator_name, occurrence FROM mutation_specs")
+        keep = {j for j, mod, op, occ in rows if (mod, op, occ) in want}
+        if len(keep) != len(want):
+            sys.exit(f"{len(want) - len(keep)} survivors of {argv[2]} are not in this session "
+                     "(the source changed since): run the whole module again")
+    else:
+        ids = sorted(r[0] for r in db.execute("SELECT job_id FROM work_items"))
+        keep = set(random.Random(int(argv[2]) if len(argv) > 2 else 12).sample(ids, min(int(argv[1]), len(ids))))
+    _keep(db, keep)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,69 @@
+"""The mutation table of docs/testing.md from mutation/results/*.txt and mutation/equivalent.txt:
+
+    .venv/bin/python mutation/table.py
+
+Per module: the mutants run (all, or a seeded sample), killed by the tests of the first run,
+survivors killed by tests added afterwards (the `-rerunK` reports) or, listed in
+killed_by_hand.txt, by a test outside the module's run, survivors left, of those the
+equivalent ones (listed with a reason in equivalent.txt), and the score: killed / non-equivalent.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from sample import ENTRY  # noqa: E402
+
+NAMES = ("sgd", "augment", "evaluate", "shapes", "check", "checkpoint", "compiler")
+
+
+def outcomes(report: Path) -> dict[tuple[str, str, int], str]:
+    """(module, operator, occurrence) -> KILLED / SURVIVED / INCOMPETENT ... for one report."""
+    return {(m["module"], m["op"], int(m["occ"])): m["outcome"] for m in ENTRY.finditer(report.read_text())}
+
+
+def listed(file: str) -> set[tuple[str, str, int]]:
+    """The mutants a list names: `module operator occurrence  # reason` lines."""
+    out = set()
+    for line in (HERE / file).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            mod, op, occ = line.split()
+            out.add((mod, op, int(occ)))
+    return out
+
+
+def main() -> None:
+    eq, by_hand = listed("equivalent.txt"), listed("killed_by_hand.txt")
+    print("| module | measured on | mutants | killed | killed later (new tests, reruns) | survived | equivalent "
+          "| score (killed / non-equivalent) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name in NAMES:
+        first = HERE / "results" / f"{name}.txt"
+        if not first.is_file():
+            continue
+        head = first.read_text().splitlines()[0]
+        commit = re.search(r"commit (\w+)", head)[1]
+        sample = re.search(r"sample (\S+?),", head)[1]
+        o = outcomes(first)
+        later: dict[tuple[str, str, int], str] = {}  # killed in any rerun counts
+        for rerun in sorted((HERE / "results").glob(f"{name}-rerun*.txt")):
+            for k, v in outcomes(rerun).items():
+                later[k] = v if later.get(k) in (None, "SURVIVED") else later[k]
+        killed = sum(v != "SURVIVED" for v in o.values())  # killed, or the test run failed/timed out
+        survivors = [k for k, v in o.items() if v == "SURVIVED"]
+        newly = sum(later.get(k) not in (None, "SURVIVED") or k in by_hand for k in survivors)
+        left = [k for k in survivors if later.get(k) in (None, "SURVIVED") and k not in by_hand]
+        equiv = sum(k in eq for k in left)
+        non_eq = len(o) - equiv
+        score = (killed + newly) / non_eq if non_eq else 1.0
+        what = f"{len(o)}" + ("" if sample == "all" else f" (sample of the module's mutants, seed 12)")
+        print(f"| {name} | {commit} | {what} | {killed} | {newly} | {len(left)} | {equiv} | {score:.0%} |")
+
+
+if __name__ == "__main__":
+    main()

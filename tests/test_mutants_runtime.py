@@ -1,0 +1,494 @@
+"""Tests that kill the mutants cosmic-ray left alive in runtime/ (see docs/testing.md): each
+checks a behaviour a caller or user sees that no other test pinned down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from alexspec.errors import RunError
+from alexspec.ir import Schedule
+from alexspec.runtime.sgd import PaperSGD
+
+
+@dataclass
+class _Rule:
+    param: torch.nn.Parameter
+    layer: str
+    kind: str
+    eps: Schedule
+    mom: float
+    wc: float
+
+
+def _sgd() -> tuple[PaperSGD, torch.nn.Parameter, torch.nn.Parameter]:
+    w = torch.nn.Parameter(torch.ones(3, 2, dtype=torch.float64))
+    b = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    eps = Schedule(kind="plateau", base=0.1, factor=10, max_drops=3)
+    return PaperSGD([_Rule(w, "fc", "weight", eps, 0.9, 0.0), _Rule(b, "fc", "bias", eps, 0.9, 0.0)]), w, b
+
+
+# ----------------------------------------------------------------------------- sgd
+
+
+def test_sgd_defaults_to_no_rate_drop():
+    sgd, w, b = _sgd()
+    assert sgd.rates(0.0) == [0.1, 0.1]
+    w.grad, b.grad = torch.ones_like(w), torch.ones_like(b)
+    sgd.step(0.0)
+    assert torch.allclose(w.detach(), torch.full((3, 2), 0.9, dtype=torch.float64))  # 1 - 0.1 * 1
+
+
+def test_sgd_zero_grad_clears_every_gradient():
+    sgd, w, b = _sgd()
+    w.grad, b.grad = torch.ones_like(w), torch.ones_like(b)
+    sgd.zero_grad()
+    assert w.grad is None and b.grad is None
+
+
+@pytest.mark.parametrize("shape", [(3, 1), (3, 3), (2, 2), (4, 2), (6,)])
+def test_sgd_refuses_momentum_of_another_shape(shape):
+    sgd, w, b = _sgd()
+    with pytest.raises(ValueError, match=r"momentum shape"):
+        sgd.load_state_dict({"velocity": [torch.zeros(shape, dtype=torch.float64), torch.zeros(2)]})
+
+
+def test_sgd_loads_momentum_of_the_same_shapes():
+    sgd, w, b = _sgd()
+    saved = [torch.full((3, 2), 0.5, dtype=torch.float64), torch.full((2,), -1.0, dtype=torch.float64)]
+    sgd.load_state_dict({"velocity": saved})
+    assert all(torch.equal(v, s) for v, s in zip(sgd.velocity, saved))
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_sgd_refuses_another_number_of_momentum_tensors(n):
+    sgd, w, b = _sgd()
+    with pytest.raises(ValueError, match=rf"^checkpoint has {n} momentum tensors, the model 2$"):
+        sgd.load_state_dict({"velocity": [torch.zeros(3, 2)] * n})
+
+
+def test_sgd_refuses_momentum_that_is_not_a_list():
+    sgd, w, b = _sgd()
+    with pytest.raises(ValueError, match=r"^checkpoint has no list of momentum tensors, the model 2$"):
+        sgd.load_state_dict({"velocity": (torch.zeros(3, 2), torch.zeros(2))})
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def _eval_setup(n=20, classes=12, s=10, i=7):
+    from alexspec.runtime.augment import Augment, DataStats
+    from alexspec.runtime.data.base import TensorSplit
+
+    g = torch.Generator().manual_seed(7)
+    images = torch.randint(0, 256, (n, 3, s, s), generator=g, dtype=torch.uint8)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    stats = DataStats(torch.rand(3, s, s, generator=g) * 100, torch.eye(3), torch.zeros(3))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(0.5),
+                                torch.nn.Linear(3 * i * i, classes))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.001)
+    return model, TensorSplit(images, labels), Augment(s, i), stats
+
+
+def test_evaluate_limit_progress_and_eval_mode():
+    from alexspec.runtime.evaluate import evaluate
+    from tests.test_planted_bugs import _reference_ten_view_scores
+
+    model, split, aug, stats = _eval_setup()
+    model.train()
+    seen: list[int] = []
+    got = evaluate(model, split, aug, stats, multiview=True, batch=4, limit=11, progress=seen.append)
+    assert not model.training  # dropout off while evaluating, and left off
+    assert seen == [4, 8, 11] and got.images == 11 and got.views == 10
+    loss, top1, top5 = _reference_ten_view_scores(model, split.images[:11], split.labels[:11],
+                                                  stats.mean, aug.img_size, aug.inner_size)
+    assert got.loss == pytest.approx(loss, rel=1e-5)
+    assert (got.top1, got.top5) == pytest.approx((top1, top5), abs=1e-9)
+    assert evaluate(model, split, aug, stats, limit=50).images == 20  # a limit past the end
+
+
+def test_evaluate_centre_crop_alone():
+    from alexspec.runtime.evaluate import evaluate
+
+    model, split, aug, stats = _eval_setup()
+    got = evaluate(model, split, aug, stats, batch=8)
+    x = (split.images.double() - stats.mean.double())[..., 1:8, 1:8]  # centre: (10 - 7) // 2 = 1
+    with torch.no_grad():
+        probs = torch.softmax(model.eval()(x.float()).double(), 1)
+    want = float(-torch.log(probs[torch.arange(20), split.labels]).mean())
+    assert got.views == 1 and got.loss == pytest.approx(want, rel=1e-5)
+    assert got.top1 == pytest.approx(float((probs.argmax(1) != split.labels).double().mean()))
+
+
+def test_evaluate_with_fewer_than_five_classes_and_a_certain_miss():
+    from alexspec.runtime.augment import Augment, DataStats
+    from alexspec.runtime.data.base import TensorSplit
+    from alexspec.runtime.evaluate import evaluate
+
+    class Sure(torch.nn.Module):  # always class 0, with probability 1 (the others underflow)
+        def forward(self, x):
+            return torch.tensor([[0.0, -1e4, -1e4]]).expand(len(x), 3)
+
+    split = TensorSplit(torch.zeros(4, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 2, 0]))
+    stats = DataStats(torch.zeros(1, 4, 4), torch.eye(3), torch.zeros(3))
+    got = evaluate(Sure(), split, Augment(4, 4), stats)
+    assert got.top1 == pytest.approx(0.5) and got.top5 == 0.0  # top-3 of 3 classes holds every label
+    assert got.loss == pytest.approx(2 * -torch.log(torch.tensor(1e-30, dtype=torch.float64)).item() / 4)
+
+
+class _Gappy:
+    """A split whose second batch cannot be decoded at all (every image skipped)."""
+
+    def __init__(self, split, bad):
+        self.inner, self.bad, self.labels = split, bad, split.labels
+
+    def __len__(self):
+        return len(self.inner)
+
+    def get(self, idx):
+        keep = torch.tensor([int(i) not in self.bad for i in idx], dtype=torch.bool)
+        return self.inner.get(idx[keep])
+
+    @property
+    def skipped(self):
+        return len(self.bad)
+
+
+def test_evaluate_skips_an_undecodable_batch_and_reports_nothing_for_no_images():
+    import math
+
+    from alexspec.runtime.evaluate import evaluate
+
+    model, split, aug, stats = _eval_setup(n=12)
+    got = evaluate(model, _Gappy(split, set(range(4, 8))), aug, stats, batch=4)
+    ref = evaluate(model, split.subset(torch.tensor([0, 1, 2, 3, 8, 9, 10, 11])), aug, stats, batch=4)
+    assert got.images == 8 and got.loss == pytest.approx(ref.loss) and got.top1 == ref.top1
+    empty = evaluate(model, _Gappy(split, set(range(12))), aug, stats, batch=4, multiview=True)
+    assert empty.images == 0 and all(math.isnan(v) for v in (empty.loss, empty.top1, empty.top5))
+
+
+def test_evaluate_builds_no_autograd_graph():
+    """Without `no_grad` a validation pass would keep every activation of a batch (memory)."""
+    from alexspec.runtime.evaluate import evaluate
+
+    model, split, aug, stats = _eval_setup(n=4)
+    modes: list[bool] = []
+    model.register_forward_hook(lambda m, i, o: modes.append(torch.is_grad_enabled()))
+    evaluate(model, split, aug, stats, multiview=True)
+    assert modes and not any(modes)
+
+
+# ----------------------------------------------------------------------------- augment
+
+
+def _images(n=6, c=3, s=8, seed=0):
+    from alexspec.runtime.data.base import TensorSplit
+
+    g = torch.Generator().manual_seed(seed)
+    return TensorSplit(torch.randint(0, 256, (n, c, s, s), generator=g, dtype=torch.uint8),
+                       torch.arange(n) % 10)
+
+
+def test_stats_channel_and_zero_means_and_batched_accumulation():
+    from alexspec.runtime.augment import compute_stats
+
+    sp = _images(n=7)
+    x = sp.images.double()
+    chan = compute_stats(sp, 8, "channel", batch=3)
+    want = x.mean(dim=(0, 2, 3))[:, None, None].expand(3, 8, 8)
+    assert chan.mean.shape == (3, 8, 8) and torch.allclose(chan.mean.double(), want, atol=1e-4)
+    img = compute_stats(sp, 8, "image", batch=2)
+    assert torch.allclose(img.mean.double(), x.mean(0), atol=1e-4)
+    p = x.permute(0, 2, 3, 1).reshape(-1, 3) / 255
+    cov = torch.cov(p.T, correction=0)
+    assert torch.allclose(img.eigval.double(), torch.linalg.eigvalsh(cov).flip(0), atol=1e-5)
+    none = compute_stats(sp, 8, "none")
+    assert torch.equal(none.mean, torch.zeros(3, 8, 8))
+
+
+def test_stats_sample_is_a_seeded_subset():
+    from itertools import combinations
+
+    from alexspec.runtime.augment import compute_stats
+
+    sp = _images(n=9)
+    a = compute_stats(sp, 8, "image", max_images=4, seed=1)
+    x = sp.images.double()
+    means = {c: x[list(c)].mean(0) for c in combinations(range(9), 4)}
+    hits = [c for c, m in means.items() if torch.allclose(a.mean.double(), m, atol=1e-4)]
+    assert len(hits) == 1  # the mean of exactly one set of 4 of the 9 images
+    assert torch.equal(compute_stats(sp, 8, "image", max_images=4, seed=1).mean, a.mean)
+    assert not torch.equal(compute_stats(sp, 8, "image", max_images=4, seed=2).mean, a.mean)
+    assert torch.allclose(compute_stats(sp, 8, "image", max_images=9).mean.double(), x.mean(0), atol=1e-4)
+
+
+def test_grey_images_have_no_colour_pca_and_no_colour_noise():
+    from alexspec.runtime.augment import Augment, compute_stats
+
+    sp = _images(c=1)
+    st = compute_stats(sp, 8, "image")
+    assert torch.equal(st.eigval, torch.zeros(3)) and torch.equal(st.eigvec, torch.eye(3))
+    a = Augment(8, 8, flip=False, color_noise=0.5).train_batch(sp.images, st, torch.Generator().manual_seed(0))
+    assert torch.allclose(a, sp.images.float() - st.mean)
+
+
+def test_training_batch_without_flips_or_noise_is_the_centred_crop():
+    from alexspec.runtime.augment import Augment, compute_stats
+
+    sp = _images()
+    st = compute_stats(sp, 8, "image")
+    plain = Augment(8, 8, flip=False, color_noise=0.0).train_batch(sp.images, st, torch.Generator().manual_seed(0))
+    assert torch.allclose(plain, sp.images.float() - st.mean)
+    flipped = Augment(8, 8, flip=True, color_noise=0.0).train_batch(sp.images, st, torch.Generator().manual_seed(3))
+    mirrored = [torch.allclose(f, p.flip(-1)) for f, p in zip(flipped, plain)]
+    same = [torch.allclose(f, p) for f, p in zip(flipped, plain)]
+    assert all(m or s for m, s in zip(mirrored, same)) and any(mirrored) and any(same)
+
+
+def test_unreadable_statistics_and_a_crop_larger_than_the_image_are_errors():
+    from alexspec.runtime.augment import Augment, compute_stats
+
+    class Broken:
+        labels = torch.zeros(5, dtype=torch.long)
+
+        def __len__(self):
+            return 5
+
+        def get(self, idx):
+            return torch.zeros(0, 3, 8, 8, dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
+
+    with pytest.raises(RunError, match="none of the 5 training images") as e:
+        compute_stats(Broken(), 8, "image", where="data/")
+    assert "data/" in str(e.value)
+    with pytest.raises(ValueError, match="innerSize 9 > imgSize 8"):
+        Augment(8, 9)
+    Augment(8, 8)  # equal sizes are allowed
+
+
+def test_stats_state_round_trip():
+    from alexspec.runtime.augment import DataStats, compute_stats
+
+    st = compute_stats(_images(), 8, "image")
+    back = DataStats.from_state(st.state())
+    assert all(torch.equal(getattr(back, k), getattr(st, k)) for k in ("mean", "eigvec", "eigval"))
+
+
+# ----------------------------------------------------------------------------- checkpoint
+
+
+def _plain_checkpoint(step: int = 5) -> dict:
+    """Every field `checkpoint.load_file` reads, with plain values."""
+    from alexspec.runtime import checkpoint as ckpt
+
+    return {"format": ckpt.FORMAT, "step": step, "spec_text": "[data]\n", "spec_path": "a.cfg",
+            "params_text": None, "params_path": None, "arch_hash": "h", "arch": ["data: x"],
+            "model": {"w": torch.ones(2)}, "sgd": {"velocity": [torch.zeros(2)]},
+            "train": {"step": step, "epoch": 1, "batch": 2, "skipped_batches": 0,
+                      "plateau": {"drops": 1, "best": 3, "bad_tests": 0}, "train_images": 100},
+            "rng": {"torch": torch.get_rng_state(), "gens": {"aug": torch.Generator().get_state()}},
+            "stats": {"mean": torch.zeros(3, 2, 2), "eigvec": torch.eye(3), "eigval": torch.ones(3)},
+            "data": {"name": "cifar-10", "location": "d/", "classes": ["a", "b"]},
+            "settings": {"mini": 8, "img_size": 14, "inner_size": 12, "flip": True},
+            "history": [{"step": 1}]}
+
+
+def _write(tmp_path, c: dict, name: str = "ckpt-00000005.pt"):
+    """Written by the project's own writer, so whatever integrity data it adds is valid."""
+    from alexspec.runtime import checkpoint as ckpt
+
+    p = tmp_path / name
+    ckpt.atomic_save(c, p)
+    return p
+
+
+def test_a_checkpoint_loads_every_field(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = ckpt.load_file(_write(tmp_path, _plain_checkpoint()))
+    assert (c.step, c.spec_path, c.params_text, c.arch) == (5, "a.cfg", None, ("data: x",))
+    assert c.train == ckpt.TrainState(5, 1, 2, 0, 1, 3.0, 0, 100) and isinstance(c.train.best, float)
+    assert c.settings == ckpt.Settings(8, 14, 12, True)
+    assert c.data == ckpt.DataInfo("cifar-10", "d/", ("a", "b")) and c.history == ({"step": 1},)
+    assert c.rng_ranks == ()
+
+
+@pytest.mark.parametrize("where,key,value,message", [
+    ((), "step", None, "has no 'step'"),
+    ((), "step", "5", "field 'step' is str, expected int"),
+    ((), "step", True, "field 'step' is bool, expected int"),
+    (("train",), "epoch", 1.5, "field 'train.epoch' is float, expected int"),
+    (("train", "plateau"), "drops", None, "has no 'train.plateau.drops'"),
+    (("settings",), "flip", 1, "field 'settings.flip' is int, expected bool"),
+    ((), "model", {"w": [1.0]}, "field 'model' holds something other than tensors"),
+    (("sgd",), "velocity", [torch.zeros(1), 2], "field 'sgd.velocity' holds something other than tensors"),
+    ((), "history", [1], "field 'history' holds something other than records"),
+    ((), "stats", [], "field 'stats' is list, expected dict"),
+    ((), "rng_ranks", [{"torch": 1, "gens": {}}], "field 'rng_ranks.0.torch' is int, expected Tensor"),
+    ((), "train", 3, "field 'train' is int, expected dict"),
+])
+def test_a_bad_field_is_named(tmp_path, where, key, value, message):
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = _plain_checkpoint()
+    d = c
+    for w in where:
+        d = d[w]
+    if value is None:
+        del d[key]
+    else:
+        d[key] = value
+    p = _write(tmp_path, c)
+    with pytest.raises(RunError) as e:
+        ckpt.load_file(p)
+    assert message in str(e.value) and str(p) in str(e.value)
+    assert "damaged or was written by another version" in str(e.value)
+
+
+def test_optional_fields_may_be_absent(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = _plain_checkpoint()
+    del c["train"]["train_images"]
+    c["train"]["plateau"]["best"] = None
+    c["params_text"], c["params_path"] = "[x]\n", "p.cfg"
+    c["rng_ranks"] = [c["rng"], c["rng"]]
+    got = ckpt.load_file(_write(tmp_path, c))
+    assert got.train.train_images is None and got.train.best is None
+    assert (got.params_text, got.params_path) == ("[x]\n", "p.cfg") and len(got.rng_ranks) == 2
+
+
+def test_not_a_checkpoint_and_a_missing_file(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    with pytest.raises(RunError, match="no such checkpoint"):
+        ckpt.load_file(tmp_path / "none.pt")
+    for obj in ([1, 2], {"format": ckpt.FORMAT + 1}):
+        with pytest.raises(RunError, match="not an alexspec checkpoint"):
+            ckpt.read(_write(tmp_path, obj, "x.pt"))
+
+
+def test_names_steps_and_listing(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    assert ckpt.checkpoint_name(42) == "ckpt-00000042.pt"
+    assert ckpt.checkpoint_step(tmp_path / "ckpt-00000042.pt") == 42
+    assert ckpt.checkpoint_step(tmp_path / "model.pt") is None
+    assert ckpt.checkpoint_step(tmp_path / "ckpt-last.pt") is None
+    for s in (3, 1, 2):
+        ckpt.save({"format": ckpt.FORMAT, "step": s}, tmp_path, s, keep=2)
+    (tmp_path / "ckpt-00000009.pt.tmp-77").write_bytes(b"partial")
+    (tmp_path / "ckpt-00000010.pt").mkdir()
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["ckpt-00000002.pt", "ckpt-00000003.pt"]
+
+
+def test_resolve_takes_the_newest_loadable_and_warns_of_the_rest(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    with pytest.raises(RunError, match=r"no checkpoint \(ckpt-\*\.pt\) in this directory"):
+        ckpt.resolve(tmp_path)
+    _write(tmp_path, _plain_checkpoint(4), "ckpt-00000004.pt")
+    (tmp_path / "ckpt-00000006.pt").write_bytes(b"\x00" * 10)
+    warned: list[str] = []
+    path, c = ckpt.resolve(tmp_path, warned.append)
+    assert path.name == "ckpt-00000004.pt" and c.step == 4
+    assert len(warned) == 1 and "ckpt-00000006.pt" in warned[0] and warned[0].endswith("trying an earlier one")
+    assert ckpt.resolve(tmp_path / "ckpt-00000004.pt")[1].step == 4
+    (tmp_path / "ckpt-00000004.pt").write_bytes(b"\x00")
+    with pytest.raises(RunError, match="every checkpoint in this directory is damaged"):
+        ckpt.resolve(tmp_path)
+
+
+def test_arch_diff_names_removed_added_and_changed_layers():
+    from alexspec.runtime.checkpoint import arch_diff
+
+    saved = ["conv1: conv 3x3", "pool1: pool max", "fc: fc 10"]
+    now = ["conv1: conv 5x5", "fc: fc 10", "drop: dropout"]
+    assert arch_diff(saved, now) == ["layer pool1 removed", "layer drop added",
+                                     "conv1: conv 3x3  ->  conv 5x5"]
+    assert arch_diff(saved, saved) == []
+
+
+def test_rng_state_round_trip():
+    from alexspec.runtime.checkpoint import rng_state, set_rng_state
+
+    g = torch.Generator().manual_seed(1)
+    torch.manual_seed(2)
+    state = rng_state({"aug": g, "other": torch.Generator().manual_seed(9)})
+    want = (torch.rand(3), torch.rand(3, generator=g))
+    torch.manual_seed(5)
+    g.manual_seed(6)
+    h = torch.Generator().manual_seed(0)
+    set_rng_state(state, {"aug": g, "new": h})  # a generator the checkpoint lacks stays as it is
+    assert torch.equal(torch.rand(3), want[0]) and torch.equal(torch.rand(3, generator=g), want[1])
+    assert torch.equal(torch.rand(2, generator=h), torch.rand(2, generator=torch.Generator().manual_seed(0)))
+
+
+def test_a_failed_checkpoint_write_is_a_run_error_and_leaves_no_temporary(tmp_path, monkeypatch):
+    from alexspec.runtime import checkpoint as ckpt
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(RunError, match="cannot write checkpoint: .*No space left") as e:
+        ckpt.save({"format": ckpt.FORMAT}, tmp_path, 1, keep=1)
+    assert "ckpt-00000001.pt" in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_scores_are_values():
+    import dataclasses
+
+    from alexspec.runtime.evaluate import Scores
+
+    s = Scores(1.0, 0.5, 0.25, 8, 10)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.loss = 0.0
+    assert hash(s) == hash(Scores(1.0, 0.5, 0.25, 8, 10))
+
+
+def test_stats_default_to_a_sample_of_ten_thousand_images():
+    from alexspec.runtime.augment import compute_stats
+    from alexspec.runtime.data.base import TensorSplit
+
+    def mean_of(n: int) -> float:
+        images = torch.zeros(n, 1, 1, 1, dtype=torch.uint8)
+        images[0] = 255  # one bright image: its share of the mean shows how many were averaged
+        return float(compute_stats(TensorSplit(images, torch.zeros(n, dtype=torch.long)), 1, "image").mean)
+
+    assert mean_of(10_000) == pytest.approx(255 / 10_000)
+    assert mean_of(10_001) in (pytest.approx(0.0), pytest.approx(255 / 10_000))  # 10,000 of them
+
+
+def test_sgd_loads_the_momentum_of_more_than_256_tensors():
+    # Python caches small ints only: counts compared by identity would differ past 256
+    eps = Schedule(kind="plateau", base=0.1, factor=10, max_drops=3)
+    params = [torch.nn.Parameter(torch.zeros(1)) for _ in range(300)]
+    sgd = PaperSGD([_Rule(p, "fc", "weight", eps, 0.9, 0.0) for p in params])
+    sgd.load_state_dict({"velocity": [torch.full((1,), float(i)) for i in range(300)]})
+    assert float(sgd.velocity[299]) == 299.0
+
+
+def test_the_default_colour_noise_is_the_papers():
+    from alexspec.runtime.augment import Augment
+
+    a = Augment(8, 6)
+    assert (a.flip, a.color_noise) == (True, 0.1)  # section 4.1: alphas ~ N(0, 0.1)
+
+
+@pytest.mark.parametrize("saved,present,restored", [(1, 2, False), (2, 1, False), (2, 2, True)])
+def test_cuda_random_states_are_restored_only_onto_as_many_devices(monkeypatch, saved, present, restored):
+    from alexspec.runtime.checkpoint import rng_state, set_rng_state
+
+    state = rng_state({})
+    state["cuda"] = [torch.zeros(8, dtype=torch.uint8)] * saved
+    calls: list = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: present)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", calls.append)
+    set_rng_state(state, {})
+    assert bool(calls) == restored
