@@ -4,6 +4,7 @@ every spec of the repository exactly as the parser lark builds from grammar.lark
 from pathlib import Path
 
 import pytest
+from lark import Token
 from lark.exceptions import UnexpectedInput
 
 from alexspec.parse import build_parser, tables_parser
@@ -19,10 +20,14 @@ def test_tables_are_current():
 
 
 def _outcome(parser, text: str):
+    """The tree, every token with its type and span (a Token equals any str of its text), or
+    where and how the parse failed."""
     try:
-        return parser.parse(text)
+        tree = parser.parse(text)
     except UnexpectedInput as e:
         return (type(e).__name__, e.line, e.column)
+    return tree.pretty(), [(t.type, str(t), t.line, t.column, t.end_line, t.end_column)
+                           for t in tree.scan_values(lambda v: isinstance(v, Token))]
 
 
 @pytest.mark.parametrize("text", [p.read_text(encoding="utf-8") + "\n" for p in FILES] + BAD)
