@@ -55,5 +55,5 @@ class Spec(Frozen):
 
     path: str
     layers: tuple[AnyLayer, ...]
-    settings: RunSettings = RunSettings()
+    settings: RunSettings = Field(default_factory=RunSettings)
     settings_span: Span | None = Field(None, exclude=True)

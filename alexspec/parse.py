@@ -9,11 +9,13 @@ ConfigParser did, with a located warning.
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 
+import lark
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
@@ -73,13 +75,40 @@ class _Build(Transformer):
         return children
 
 
-@lru_cache(maxsize=1)
-def _parser() -> Lark:
-    grammar = files("alexspec").joinpath("grammar.lark").read_text(encoding="utf-8")
+_OPTIONS = dict(parser="lalr", lexer="contextual", propagate_positions=False)
+
+
+def grammar_text() -> str:
+    """The text of `grammar.lark`."""
+    return files("alexspec").joinpath("grammar.lark").read_text(encoding="utf-8")
+
+
+def grammar_sha256() -> str:
+    """The SHA-256 of `grammar.lark`, which `parser_tables.py` records."""
+    return hashlib.sha256(grammar_text().encode("utf-8")).hexdigest()
+
+
+def build_parser(transformer: Transformer | None = None) -> Lark:
+    """The parser built from the grammar: lark analyses it (about a third of `check`'s start-up)."""
     # Spans come from the tokens, which always carry line and column; propagate_positions
     # (positions on tree nodes) would cost a quarter of the parse time for nothing.
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=False,
-                transformer=_Build())
+    return Lark(grammar_text(), transformer=transformer, **_OPTIONS)
+
+
+def tables_parser(transformer: Transformer | None = None) -> Lark | None:
+    """The parser loaded from `parser_tables.py` (written by scripts/gen_parser_tables.py), or
+    None when those tables were made from another grammar text or another lark version."""
+    from alexspec import parser_tables as t
+
+    if t.GRAMMAR_SHA256 != grammar_sha256() or t.LARK_VERSION != lark.__version__:
+        return None
+    return Lark._load_from_dict(t.DATA, t.MEMO, transformer=transformer)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    # The same parser either way (tests/test_parser_tables.py); stale tables only cost time.
+    return tables_parser(_Build()) or build_parser(_Build())
 
 
 def _token_span(path: str, tok: Token) -> Span:

@@ -278,6 +278,9 @@ def validate_partial(expanded: Expanded, *, allow_code: bool = False, lenient: b
             item = sec.get("inputs")
             names = split_list(item.value, item.value_span) if item is not None and item.value.strip() else []
             failed[sec.name] = tuple(n for n, _ in names)
-    spec = ir.Spec(path=expanded.path, layers=tuple(x for x in layers if x is not None), settings=settings,
-                   settings_span=expanded.settings.span if expanded.settings else None)
+    # model_construct: the layers and settings are validated models already; validating the Spec
+    # again would build the AnyLayer union, and so the validator of every layer type.
+    spec = ir.Spec.model_construct(path=expanded.path, layers=tuple(x for x in layers if x is not None),
+                                   settings=settings,
+                                   settings_span=expanded.settings.span if expanded.settings else None)
     return spec, diags, failed

@@ -18,8 +18,16 @@ from alexspec.errors import Span
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
+# defer_build: a model's validator is built when it first validates, so a spec builds only the
+# models of the types it uses (building all twenty at import was most of `check`'s start-up).
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+
+
+class _Part(BaseModel):
+    """A group of keys mixed into layer models (deferred as they are)."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 # cuda-convnet's neurons and the names of their parameters (NeuronParser in layer.py of
@@ -107,11 +115,11 @@ class Layer(Frozen):
         return self.model_dump() == other.model_dump()
 
 
-class NeuronMixin(BaseModel):
+class NeuronMixin(_Part):
     neuron: Neuron | None = None
 
 
-class WeightParams(BaseModel):
+class WeightParams(_Part):
     """Learning parameters of a weight layer (layer params file, cuda-convnet semantics)."""
 
     eps_w: tuple[Schedule, ...] = Field((), alias="epsW")
@@ -127,7 +135,7 @@ class WeightParams(BaseModel):
     wc_norm_min: tuple[Finite, ...] = Field((), alias="wcNormMin")
 
 
-class CodeHooks(BaseModel):
+class CodeHooks(_Part):
     """`module.fn(args)` keys that run Python: refused unless the user opts in."""
 
     init_w_func: str | None = Field(None, alias="initWFunc")
@@ -136,7 +144,7 @@ class CodeHooks(BaseModel):
     weight_source: tuple[str, ...] = Field((), alias="weightSource")
 
 
-class NormParams(BaseModel):
+class NormParams(_Part):
     """Response/contrast normalisation constants (params file). As in cuda-convnet, `scale` is
     divided by `size` (cmrnorm) or `size**2` (rnorm, cnorm); `minDiv` is the additive k."""
 
