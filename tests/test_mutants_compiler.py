@@ -67,7 +67,7 @@ def test_torchrun_processes_fall_back_to_the_cpu_without_n_devices_each(monkeypa
     """Process 1 of 2 with a 2-GPU net needs CUDA devices 2 and 3: with 3 devices it takes the
     CPU (gloo), and never selects a device it does not have."""
     import alexspec
-    from alexspec.compiler import distributed
+    from alexspec.compiler.parallel import group
 
     for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
         monkeypatch.setenv(k, v)
@@ -75,13 +75,13 @@ def test_torchrun_processes_fall_back_to_the_cpu_without_n_devices_each(monkeypa
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
     picked: list = []
     monkeypatch.setattr(torch.cuda, "set_device", picked.append)
-    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(group.dist, "is_initialized", lambda: False)
 
     def init(backend, **kw):
         raise _Started(backend)
 
-    monkeypatch.setattr(distributed.dist, "init_process_group", init)
+    monkeypatch.setattr(group.dist, "init_process_group", init)
     net = alexspec.load("tests/specs/compiler/twocol-small.cfg")
     with pytest.raises(_Started) as e:
-        distributed.setup(net)
+        group.setup(net)
     assert e.value.args == ("gloo",) and picked == []

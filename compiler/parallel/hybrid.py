@@ -33,7 +33,7 @@ import torch.distributed as dist
 import torch.distributed.nn.functional as dnn
 from torch import Tensor, nn
 
-from alexspec.compiler.layers import module_for
+from alexspec.compiler.layers import cost_for, module_for
 from alexspec.compiler.layers.common import WeightLayer
 from alexspec.compiler.model import CompiledNet, Cost, module_key
 from alexspec.compiler.plan import Plan, Step
@@ -85,6 +85,7 @@ class HybridNet(nn.Module):
         self.net, self.plan, self.layout, self.rank, self.group = net, plan, layout, rank, group
         self.devices = [device]
         self.placement_summary = summary
+        self.shared: frozenset[tuple[str, int]] = frozenset()  # weightSource is refused in hybrid specs
         self.layers = nn.ModuleDict({module_key(k): m for k, m in layers.items()})
         self._all_keys, self._full_rules = all_keys, full_rules
         out = net[plan.logits].output
@@ -94,6 +95,7 @@ class HybridNet(nn.Module):
         cost = net[plan.cost].layer if plan.cost else None
         self.cost_coeff = cost.coeff if cost else 1.0
         self.topk = cost.topk if cost else 1
+        self._cost = cost_for(cost) if cost else None
         rep_steps = [s for s in plan.steps if s.name in set(layout.replicated)]
         first = [c.layer for c in layout.exchanges[0] if c.kind == "batch"] if layout.exchanges else []
         rep = _Replicated(rep_steps, layers, first)
@@ -177,8 +179,8 @@ class HybridNet(nn.Module):
         return out
 
     def cost(self, scores: Tensor, labels: Tensor) -> Cost:
-        """cost.logreg on the whole minibatch (the same on every process)."""
-        return CompiledNet.cost(self, scores, labels)  # uses only cost_coeff and topk
+        """The spec's cost on the whole minibatch (the same on every process)."""
+        return CompiledNet.cost(self, scores, labels)  # uses only _cost and topk
 
     # ------------------------------------------------------------------ parameters
 
