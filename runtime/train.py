@@ -204,7 +204,8 @@ class Trainer:
         }
 
     def save(self) -> Path | None:
-        """Write a checkpoint of the current step boundary (rank 0 only); its path, or None.
+        """Write a checkpoint of the current step boundary (rank 0 only); the path rank 0 wrote
+        (on every process), or None.
 
         Every process calls it at the same step (the loop is symmetric): in a multi-process run
         the processes' random states are gathered first, so a resume is exact on every rank.
@@ -215,14 +216,26 @@ class Trainer:
 
             rng_ranks = gather_objects(ckpt.rng_state({"augment": self.gen}), self.dist)
             whole = gather_training_state(self.model, self.sgd, self.dist)  # hybrid: every GPU's part
-        if not self.writes:
-            return None
-        if self.last_saved is not None and ckpt.checkpoint_step(self.last_saved) == self.pos.step:
-            return self.last_saved  # one checkpoint per step
-        path = ckpt.save(self.state(rng_ranks, whole), self.save_path, self.pos.step,
-                         self.cfg.keep_checkpoints)
-        self.last_saved = path
-        self.reporter.saved(str(path))
+        path, failed = None, None
+        if self.writes and self.last_saved is not None and ckpt.checkpoint_step(self.last_saved) == self.pos.step:
+            path = self.last_saved  # one checkpoint per step
+        elif self.writes:
+            try:
+                path = ckpt.save(self.state(rng_ranks, whole), self.save_path, self.pos.step,
+                                 self.cfg.keep_checkpoints)
+            except RunError as e:  # raised after the other processes have heard of it (no hang)
+                failed = e
+            else:
+                self.last_saved = path
+                self.reporter.saved(str(path))
+        if self.dist is not None:
+            from alexspec.compiler.distributed import gather_objects
+
+            # Every process learns what rank 0 saved, so each one's closing line names that file.
+            saved = gather_objects(None if path is None else str(path), self.dist)[0]
+            path = None if saved is None else Path(saved)
+        if failed is not None:
+            raise failed
         return path
 
     # ------------------------------------------------------------------ one step

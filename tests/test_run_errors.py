@@ -235,6 +235,37 @@ def test_only_rank_0_writes_metrics(trained, tmp_path, monkeypatch):
     assert (tmp_path / "r" / "metrics.jsonl").exists()
 
 
+def test_every_rank_reports_the_checkpoint_rank_0_saved(trained, tmp_path, monkeypatch):
+    """Issue 8: on a multi-process run each process's closing line names what rank 0 saved."""
+    from pathlib import Path
+
+    import torch.distributed as td
+
+    import alexspec
+    from alexspec.compiler import build, distributed
+    from alexspec.compiler.distributed import DistContext
+    from alexspec.runtime.data import open_data
+    from alexspec.runtime.train import Provenance, Trainer
+    from alexspec.settings import RunSettings
+
+    spec, data, _ = trained
+    monkeypatch.setattr(distributed, "wrap", lambda model, ctx: model)  # no process group here
+    saved_by_rank0 = str(tmp_path / "r" / "ckpt-00000007.pt")
+
+    def gather(out, obj):  # rank 0 sends the path it wrote; this process is rank 1
+        out[:] = [saved_by_rank0 if isinstance(obj, (str, type(None))) else obj, obj]
+
+    monkeypatch.setattr(td, "all_gather_object", gather)
+    model = build(alexspec.load(str(spec)), "cpu", seed=0)
+    ds = open_data(str(data), 14)
+    cfg = RunSettings(mini=16, epochs=1, img_size=14, inner_size=12)
+    prov = Provenance("", str(spec), None, None, ds.name, ds.location)
+    rank1 = Trainer(model, ds, ds.train, cfg, NullReporter(), prov, save_path=tmp_path / "r",
+                    dist=DistContext(rank=1, world_size=2))
+    assert rank1.save() == Path(saved_by_rank0)
+    assert not list((tmp_path / "r").glob("ckpt-*.pt"))  # rank 1 itself wrote nothing
+
+
 # ----------------------------------------------------------------- item 14: equal shards
 
 def test_a_batch_that_does_not_divide_over_the_processes_is_refused():
