@@ -73,12 +73,11 @@ def header_lines(plan: RunPlan, *, data_line: str, devices: str, resolved: Resol
 
 
 def _suggest(n: int, s: RunSettings) -> str:
-    """Options that give at least FEW_UPDATES updates on `n` images."""
-    mini = s.mini if n // s.mini >= 20 else max(8, 2 ** int(math.log2(max(n // 40, 8))))
-    steps = max(1, n // min(mini, n))
+    """The epochs that give at least FEW_UPDATES updates on `n` images at the spec's minibatch
+    (its learning rates were set for that size: a smaller batch at the same rates may not learn)."""
+    steps = max(1, n // min(s.mini, n))
     epochs = max(math.ceil(s.epochs), math.ceil(FEW_UPDATES / steps))
-    opts = ([f"--mini {mini}"] if mini != s.mini else []) + [f"--epochs {epochs}"]
-    return f"{' '.join(opts)} gives {steps * epochs:,}"
+    return f"--epochs {epochs} gives {count(steps * epochs, 'update')} at minibatch {s.mini}"
 
 
 def warnings(plan: RunPlan, *, spec_path: str) -> list[str]:

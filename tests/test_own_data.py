@@ -140,6 +140,12 @@ def test_test_subset_on_an_image_folder_covers_every_class(digits, tmp_path):
 
 # ------------------------------------------------------------------ 3: the run says what it will do
 
+def spec_mini(spec) -> int:
+    import alexspec
+
+    return alexspec.load(str(spec)).settings.mini
+
+
 def test_the_header_lists_augmentation_updates_classes_and_warns(digits, tmp_path):
     """What was seen: 33 updates and 85% error with no hint."""
     spec = write_spec(tmp_path)
@@ -153,6 +159,9 @@ def test_the_header_lists_augmentation_updates_classes_and_warns(digits, tmp_pat
     assert "classes: 10 in the data, 16 outputs in the net" in text
     few = [w for w in rep.warnings if "optimizer updates" in w]
     assert few and "--epochs" in few[0] and "gives" in few[0]
+    # The fix keeps the spec's minibatch: its learning rates were set for it (at the mini spec's
+    # rates, minibatch 32 on a digits folder stayed at chance for 4 epochs; 128 learns).
+    assert "--mini" not in few[0] and f"at minibatch {spec_mini(spec)}" in few[0]
     assert any("16 outputs for 10 classes" in w and "outputs=10" in w for w in rep.warnings)
 
 
