@@ -207,38 +207,8 @@ def test_resume_with_another_minibatch_or_subset_is_refused(trained, change, wor
 
 # ----------------------------------------------------------------- item 13: rank 0 writes
 
-def test_only_rank_0_writes_metrics(trained, tmp_path, monkeypatch):
-    from alexspec.compiler import distributed
-    from alexspec.compiler.distributed import DistContext
-    from alexspec.runtime.data import open_data
-    from alexspec.runtime.train import Provenance, Trainer
-    from alexspec.settings import RunSettings
-
-    import alexspec
-    from alexspec.compiler import build
-
-    spec, data, _ = trained
-    monkeypatch.setattr(distributed, "wrap", lambda model, ctx: model)  # no process group here
-    import torch.distributed as td
-
-    # save() gathers every process's random states; with one process, each "rank" is itself.
-    monkeypatch.setattr(td, "all_gather_object", lambda out, obj: out.__setitem__(slice(None), [obj] * len(out)))
-    model = build(alexspec.load(str(spec)), "cpu", seed=0)
-    ds = open_data(str(data), 14)
-    cfg = RunSettings(mini=16, epochs=1, img_size=14, inner_size=12)
-    prov = Provenance("", str(spec), None, None, ds.name, ds.location)
-    rank1 = Trainer(model, ds, ds.train, cfg, NullReporter(), prov, save_path=tmp_path / "r",
-                    dist=DistContext(rank=1, world_size=2))
-    assert rank1.save() is None and not (tmp_path / "r" / "metrics.jsonl").exists()
-    Trainer(model, ds, ds.train, cfg, NullReporter(), prov, save_path=tmp_path / "r",
-            dist=DistContext(rank=0, world_size=2))
-    assert (tmp_path / "r" / "metrics.jsonl").exists()
-
-
-def test_every_rank_reports_the_checkpoint_rank_0_saved(trained, tmp_path, monkeypatch):
-    """Issue 8: on a multi-process run each process's closing line names what rank 0 saved."""
-    from pathlib import Path
-
+def _rank_trainer(trained, tmp_path, monkeypatch, rank: int, gather):
+    """A Trainer that believes it is process `rank` of 2; `gather` stands in for all_gather_object."""
     import torch.distributed as td
 
     import alexspec
@@ -250,18 +220,37 @@ def test_every_rank_reports_the_checkpoint_rank_0_saved(trained, tmp_path, monke
 
     spec, data, _ = trained
     monkeypatch.setattr(distributed, "wrap", lambda model, ctx: model)  # no process group here
-    saved_by_rank0 = str(tmp_path / "r" / "ckpt-00000007.pt")
-
-    def gather(out, obj):  # rank 0 sends the path it wrote; this process is rank 1
-        out[:] = [saved_by_rank0 if isinstance(obj, (str, type(None))) else obj, obj]
-
     monkeypatch.setattr(td, "all_gather_object", gather)
     model = build(alexspec.load(str(spec)), "cpu", seed=0)
     ds = open_data(str(data), 14)
     cfg = RunSettings(mini=16, epochs=1, img_size=14, inner_size=12)
     prov = Provenance("", str(spec), None, None, ds.name, ds.location)
-    rank1 = Trainer(model, ds, ds.train, cfg, NullReporter(), prov, save_path=tmp_path / "r",
-                    dist=DistContext(rank=1, world_size=2))
+    return Trainer(model, ds, ds.train, cfg, NullReporter(), prov, save_path=tmp_path / "r",
+                   dist=DistContext(rank=rank, world_size=2))
+
+
+def _each_rank_itself(out, obj):
+    """all_gather_object with one process: each "rank" is itself."""
+    out[:] = [obj] * len(out)
+
+
+def test_only_rank_0_writes_metrics(trained, tmp_path, monkeypatch):
+    rank1 = _rank_trainer(trained, tmp_path, monkeypatch, 1, _each_rank_itself)
+    assert rank1.save() is None and not (tmp_path / "r" / "metrics.jsonl").exists()
+    _rank_trainer(trained, tmp_path, monkeypatch, 0, _each_rank_itself)
+    assert (tmp_path / "r" / "metrics.jsonl").exists()
+
+
+def test_every_rank_reports_the_checkpoint_rank_0_saved(trained, tmp_path, monkeypatch):
+    """Issue 8: on a multi-process run each process's closing line names what rank 0 saved."""
+    from pathlib import Path
+
+    saved_by_rank0 = str(tmp_path / "r" / "ckpt-00000007.pt")
+
+    def gather(out, obj):  # rank 0 sends the path it wrote; this process is rank 1
+        out[:] = [saved_by_rank0 if isinstance(obj, (str, type(None))) else obj, obj]
+
+    rank1 = _rank_trainer(trained, tmp_path, monkeypatch, 1, gather)
     assert rank1.save() == Path(saved_by_rank0)
     assert not list((tmp_path / "r").glob("ckpt-*.pt"))  # rank 1 itself wrote nothing
 
