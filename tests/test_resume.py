@@ -20,8 +20,9 @@ def _losses(run_dir):
     return [(r["step"], r["loss"]) for r in recs if r["kind"] == "train"]
 
 
-@pytest.mark.slow
-def test_two_n_steps_equal_n_plus_n_in_a_new_process(tmp_path):
+def _straight_and_split(tmp_path, launch):
+    """Run 2N steps straight and N + N (resumed in new processes) through `launch(args)`, which
+    returns the completed processes of one invocation; the two run directories."""
     spec = write_spec(tmp_path)
     data = write_fashion_like(tmp_path / "data")
     common = [str(spec), "--data", str(data), "--gpu", "cpu", "--log-every", "1", "--test-freq", "5"]
@@ -29,8 +30,14 @@ def test_two_n_steps_equal_n_plus_n_in_a_new_process(tmp_path):
     for args in (["--max-batches", str(2 * N), "--save-path", str(straight)],
                  ["--max-batches", str(N), "--save-path", str(split)],
                  ["--max-batches", str(2 * N), "--load-file", str(split)]):
-        r = cli("run", *common, *args)
-        assert r.returncode == 0, r.stderr
+        for r in launch(["run", *common, *args]):
+            assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return straight, split
+
+
+@pytest.mark.slow
+def test_two_n_steps_equal_n_plus_n_in_a_new_process(tmp_path):
+    straight, split = _straight_and_split(tmp_path, lambda args: [cli(*args)])
     a, b = _losses(straight), _losses(split)
     assert [s for s, _ in a] == list(range(1, 2 * N + 1))
     assert a == b  # exact float equality, step by step
@@ -53,15 +60,8 @@ def test_two_process_run_resumes_exactly_on_every_rank(tmp_path):
     every rank's random states, so N + N in new processes equals 2N straight."""
     from tests.torchrun import torchrun
 
-    spec = write_spec(tmp_path)
-    data = write_fashion_like(tmp_path / "data")
-    common = [str(spec), "--data", str(data), "--gpu", "cpu", "--log-every", "1", "--test-freq", "5"]
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    for args in (["--max-batches", str(2 * N), "--save-path", str(straight)],
-                 ["--max-batches", str(N), "--save-path", str(split)],
-                 ["--max-batches", str(2 * N), "--load-file", str(split)]):
-        r = torchrun(2, "-m", "alexspec.cli", "run", *common, *args)
-        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    straight, split = _straight_and_split(
+        tmp_path, lambda args: [torchrun(2, "-m", "alexspec.cli", *args)])
     a, b = _losses(straight), _losses(split)
     assert [s for s, _ in a] == list(range(1, 2 * N + 1))
     assert a == b
@@ -79,16 +79,8 @@ def test_two_node_run_resumes_exactly(tmp_path):
     rendezvous (no port race: tests/torchrun.py), train, checkpoint, and N + N equals 2N."""
     from tests.torchrun import torchrun_nodes
 
-    spec = write_spec(tmp_path)
-    data = write_fashion_like(tmp_path / "data")
-    common = [str(spec), "--data", str(data), "--gpu", "cpu", "--log-every", "1", "--test-freq", "5"]
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    for args in (["--max-batches", str(2 * N), "--save-path", str(straight)],
-                 ["--max-batches", str(N), "--save-path", str(split)],
-                 ["--max-batches", str(2 * N), "--load-file", str(split)]):
-        runs = torchrun_nodes(2, 1, "-m", "alexspec.cli", "run", *common, *args)
-        for r in runs:
-            assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    straight, split = _straight_and_split(
+        tmp_path, lambda args: torchrun_nodes(2, 1, "-m", "alexspec.cli", *args))
     a, b = _losses(straight), _losses(split)
     assert [s for s, _ in a] == list(range(1, 2 * N + 1))
     assert a == b
