@@ -42,6 +42,15 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+class _Version(argparse._VersionAction):
+    """`--version`, looked up only when asked for: reading the installed package's metadata
+    costs every other command's start-up a few milliseconds."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        self.version = f"alexspec {_version()}"
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _Help(argparse.HelpFormatter):
     """Every option's help ends with its default when it has one and does not say it already;
     text with its own line breaks (examples, tables) is kept as written."""
@@ -80,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="alexspec", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=_Help)
-    parser.add_argument("--version", action="version", version=f"alexspec {_version()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("check", help="validate a spec and print its layer table")
