@@ -34,7 +34,7 @@ BUGS: tuple[Bug, ...] = (
         (T + "test_a_checkpoint_holding_code_is_refused_without_running_it",),
         ("tests/test_checkpoint.py::test_code_in_a_checkpoint_is_refused",)),
     Bug("no-did-you-mean", "alexspec/validate.py",
-        'hint = f"did you mean {fields[near[0]].key!r}? " if near else ""',
+        'hint = f"did you mean {fields[near].key!r}? " if near else ""',
         'hint = ""',
         (T + "test_the_did_you_mean_names_the_nearest_key",),
         ("tests/test_bad_specs.py::test_diagnostics_carry_a_did_you_mean",)),
