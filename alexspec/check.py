@@ -26,6 +26,7 @@ class _Ctx:
     def __init__(self, spec: ir.Spec, sources: dict[str, str], failed: dict[str, tuple[str, ...]]):
         self.spec, self.sources, self.failed = spec, sources, failed
         self.diags: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []  # located, what the compiler will refuse in a valid file
         self.index = {layer.name: i for i, layer in enumerate(spec.layers)}
 
     def add(self, span: Span, code: str, layer: ir.Layer, message: str, hint: str | None = None) -> None:
@@ -286,6 +287,8 @@ def _data_shape(ctx: _Ctx, layer: ir.DataLayer, inner: int | None) -> Shape | No
     if layer.data_idx == 1 or (layer.data_idx != 0 and channels is None):
         # labels; cuda-convnet2's other data layers are images when they (or a reader) say channels=
         return Shape(1)
+    if layer.data_idx != 0:
+        ctx.warnings.append(support.second_image(layer))
     if inner is None:
         ctx.add(layer.span, "input-size", layer, "the input image size is not known",
                 "add innerSize=N to a section with type=net, or pass --inner-size N")
@@ -371,5 +374,5 @@ def check(spec: ir.Spec, *, inner_size: int | None = None, sources: dict[str, st
         if refused is not None:
             ctx.diags.append(refused)
     if ctx.diags:
-        raise SpecError(ctx.diags, ctx.sources)
-    return Net(spec, tuple(nodes), source_text)
+        raise SpecError(ctx.diags + ctx.warnings, ctx.sources)
+    return Net(spec, tuple(nodes), source_text, warnings=tuple(ctx.warnings))
