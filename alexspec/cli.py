@@ -281,8 +281,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     result = run(opts, RunReporter(console))
     t = result.last_test
     if t is not None and result.is_main:
-        console.print(f"done: {count(result.steps, 'step')}; validation top-1 error {100 * t.top1:.2f}%, "
-                      f"top-5 error {100 * t.top5:.2f}%")
+        scores = (f"validation top-1 error {100 * t.top1:.2f}%, top-5 error {100 * t.top5:.2f}%"
+                  if t.classifies else f"validation cost {t.loss:.4g}")  # cost.sum2: no classes
+        console.print(f"done: {count(result.steps, 'step')}; {scores}")
         if result.checkpoint:
             console.print(f"checkpoint: {result.checkpoint}")
     return 0
@@ -297,8 +298,11 @@ def cmd_test(args: argparse.Namespace, console: Console) -> int:
              gpu=args.gpu, limit=args.test_subset)
     s = r.scores
     views = "the ten views" if s.views > 1 else "the centre crop"
-    console.print(f"{r.checkpoint} (step {r.step}) on {count(s.images, 'test image')}, {views}:\n"
-                  f"  logprob {s.loss:.4f}\n"
+    head = f"{r.checkpoint} (step {r.step}) on {count(s.images, 'test image')}, {views}:\n"
+    if not s.classifies:  # a cost without classes (cost.sum2): its value, no error rates
+        console.print(head + f"  cost {s.loss:.4g} (the net's cost has no classes: no error rates)")
+        return 0
+    console.print(head + f"  logprob {s.loss:.4f}\n"
                   f"  top-1 error {100 * s.top1:.2f}%  (accuracy {100 * (1 - s.top1):.2f}%)\n"
                   f"  top-5 error {100 * s.top5:.2f}%  (accuracy {100 * (1 - s.top5):.2f}%)")
     return 0
