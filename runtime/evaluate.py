@@ -54,7 +54,8 @@ def evaluate(model: torch.nn.Module, split: Split, augment: Augment, stats: Data
         views = len(x)
         outs = [model(v) for v in x]
         labels = labels.long()
-        if seen == 0:  # the first batch's Cost says whether the net's cost has classes
+        # the first batch's Cost says whether the net's cost has classes (a bare module: a classifier)
+        if seen == 0 and hasattr(model, "cost"):
             classifies = model.cost(outs[0], labels).classifies
         if not classifies:  # cost.sum2: the cost's value (a batch mean), averaged over the views
             loss_sum += sum(float(model.cost(o, labels).loss) for o in outs) / len(outs) * len(labels)
