@@ -6,13 +6,13 @@ defined below their reader, cycles) stop the stage before shapes, since shapes n
 
 from __future__ import annotations
 
-import difflib
 import re
 
 from alexspec import ir, support
 from alexspec.errors import Diagnostic, Span, SpecError
 from alexspec.layers import kind_of
 from alexspec.layers.base import NEURON_PARAMS
+from alexspec.near import closest
 from alexspec.net import Net, Node, Shape
 from alexspec.shapes import Problem, infer
 from alexspec.values import split_list
@@ -26,6 +26,7 @@ class _Ctx:
     def __init__(self, spec: ir.Spec, sources: dict[str, str], failed: dict[str, tuple[str, ...]]):
         self.spec, self.sources, self.failed = spec, sources, failed
         self.diags: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []  # located, what the compiler will refuse in a valid file
         self.index = {layer.name: i for i, layer in enumerate(spec.layers)}
 
     def add(self, span: Span, code: str, layer: ir.Layer, message: str, hint: str | None = None) -> None:
@@ -50,6 +51,35 @@ class _Ctx:
         return elems[i][1] if len(elems) == n and i < n else span
 
 
+_HEADER = re.compile(r"\s*\[([^\]]*)\]")
+
+
+def _written_name(ctx: _Ctx, layer: ir.Layer) -> str | None:
+    """The name in the section header of `layer`: `pool1` for the columns `pool1a`, `pool1b`."""
+    text = ctx.sources.get(layer.span.path)
+    lines = text.split("\n") if text is not None else []
+    m = _HEADER.match(lines[layer.span.line - 1]) if 0 < layer.span.line <= len(lines) else None
+    return m.group(1).strip() if m else None
+
+
+def _near_input(ctx: _Ctx, reader: ir.Layer, name: str) -> str | None:
+    """The did-you-mean of an undefined input: a layer name, or the name of a compact section as
+    the file writes it, never the reader itself; at equal closeness a name defined above the reader
+    (a name below would be an input-order error), then one on the reader's GPUs."""
+    here = ctx.index[reader.name]
+    rank: dict[str, int] = {}  # candidate -> preference
+    for i, layer in enumerate(ctx.spec.layers):
+        if layer.name == reader.name:
+            continue
+        score = 2 * (i < here) + (bool(reader.gpu) and layer.gpu == reader.gpu)
+        written = _written_name(ctx, layer)
+        for c in (layer.name, written) if written and written != reader.name else (layer.name,):
+            rank[c] = max(rank.get(c, -1), score)
+    for failed in ctx.failed:  # a layer with its own error is still a name the file defines
+        rank.setdefault(failed, 0)
+    return closest(name, rank, prefer=rank.__getitem__)
+
+
 def _references(ctx: _Ctx) -> None:
     layers = ctx.spec.layers
     graph: dict[str, list[str]] = {}
@@ -57,9 +87,9 @@ def _references(ctx: _Ctx) -> None:
         graph[layer.name] = [x for x in layer.inputs if x in ctx.index]
         for i, x in enumerate(layer.inputs):
             if x not in ctx.index and x not in ctx.failed:  # a failed layer is reported already
-                near = difflib.get_close_matches(x, list(ctx.index), n=1)
+                near = _near_input(ctx, layer, x)
                 ctx.add(ctx.input_span(layer, i), "undefined-input", layer, f"input layer {x!r} is not defined",
-                        f"did you mean {near[0]!r}?" if near else "define it in a section above this one")
+                        f"did you mean {near!r}?" if near else "define it in a section above this one")
     in_cycle = set()
     for cycle in _cycles(graph, [layer.name for layer in layers]):
         in_cycle.update(cycle)
@@ -257,6 +287,8 @@ def _data_shape(ctx: _Ctx, layer: ir.DataLayer, inner: int | None) -> Shape | No
     if layer.data_idx == 1 or (layer.data_idx != 0 and channels is None):
         # labels; cuda-convnet2's other data layers are images when they (or a reader) say channels=
         return Shape(1)
+    if layer.data_idx != 0:
+        ctx.warnings.append(support.second_image(layer))
     if inner is None:
         ctx.add(layer.span, "input-size", layer, "the input image size is not known",
                 "add innerSize=N to a section with type=net, or pass --inner-size N")
@@ -342,5 +374,5 @@ def check(spec: ir.Spec, *, inner_size: int | None = None, sources: dict[str, st
         if refused is not None:
             ctx.diags.append(refused)
     if ctx.diags:
-        raise SpecError(ctx.diags, ctx.sources)
-    return Net(spec, tuple(nodes), source_text)
+        raise SpecError(ctx.diags + ctx.warnings, ctx.sources)
+    return Net(spec, tuple(nodes), source_text, warnings=tuple(ctx.warnings))

@@ -42,6 +42,15 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+class _Version(argparse._VersionAction):
+    """`--version`, looked up only when asked for: reading the installed package's metadata
+    costs every other command's start-up a few milliseconds."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        self.version = f"alexspec {_version()}"
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _Help(argparse.HelpFormatter):
     """Every option's help ends with its default when it has one and does not say it already;
     text with its own line breaks (examples, tables) is kept as written."""
@@ -80,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="alexspec", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=_Help)
-    parser.add_argument("--version", action="version", version=f"alexspec {_version()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("check", help="validate a spec and print its layer table")
@@ -272,8 +281,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     result = run(opts, RunReporter(console))
     t = result.last_test
     if t is not None and result.is_main:
-        console.print(f"done: {count(result.steps, 'step')}; validation top-1 error {100 * t.top1:.2f}%, "
-                      f"top-5 error {100 * t.top5:.2f}%")
+        scores = (f"validation top-1 error {100 * t.top1:.2f}%, top-5 error {100 * t.top5:.2f}%"
+                  if t.classifies else f"validation cost {t.loss:.4g}")  # cost.sum2: no classes
+        console.print(f"done: {count(result.steps, 'step')}; {scores}")
         if result.checkpoint:
             console.print(f"checkpoint: {result.checkpoint}")
     return 0
@@ -288,8 +298,11 @@ def cmd_test(args: argparse.Namespace, console: Console) -> int:
              gpu=args.gpu, limit=args.test_subset)
     s = r.scores
     views = "the ten views" if s.views > 1 else "the centre crop"
-    console.print(f"{r.checkpoint} (step {r.step}) on {count(s.images, 'test image')}, {views}:\n"
-                  f"  logprob {s.loss:.4f}\n"
+    head = f"{r.checkpoint} (step {r.step}) on {count(s.images, 'test image')}, {views}:\n"
+    if not s.classifies:  # a cost without classes (cost.sum2): its value, no error rates
+        console.print(head + f"  cost {s.loss:.4g} (the net's cost has no classes: no error rates)")
+        return 0
+    console.print(head + f"  logprob {s.loss:.4f}\n"
                   f"  top-1 error {100 * s.top1:.2f}%  (accuracy {100 * (1 - s.top1):.2f}%)\n"
                   f"  top-5 error {100 * s.top5:.2f}%  (accuracy {100 * (1 - s.top5):.2f}%)")
     return 0

@@ -146,7 +146,8 @@ class RunReporter:
     def step(self, info) -> None:
         import time
 
-        status = f"logprob {info.loss:.4f} top1 {100 * info.top1:.1f}%"
+        # a cost without classes (cost.sum2) has no error rates: its value is what is shown
+        status = f"logprob {info.loss:.4f} top1 {100 * info.top1:.1f}%" if info.classifies else f"cost {info.loss:.4g}"
         if self._progress is not None:
             self._progress.update(self._task, completed=info.step, rate=f"{info.images_per_s:,.0f} img/s",
                                   status=f"epoch {info.epoch} {status}")
@@ -154,8 +155,9 @@ class RunReporter:
         now = time.monotonic()
         if info.step == 1 or info.step == info.total or now - self._last >= self.every:
             self._last = now
+            top5 = f"top5 {100 * info.top5:.1f}% " if info.classifies else ""
             self._line(f"step {info.step}/{info.total} epoch {info.epoch}: {status} "
-                       f"top5 {100 * info.top5:.1f}% lr {info.lr:.3g} {info.images_per_s:,.0f} img/s "
+                       f"{top5}lr {info.lr:.3g} {info.images_per_s:,.0f} img/s "
                        f"{_clock(info.seconds_left)} left")
 
     def testing(self, total_images: int) -> None:
@@ -171,10 +173,12 @@ class RunReporter:
             self._progress.remove_task(self._test_task)
             self._test_task = None
         views = "ten views" if info.views > 1 else "centre crop"
-        self._line(f"test at step {info.step} ({count(info.epoch, 'epoch', '.2f')}): logprob {info.loss:.4f}, "
-                   f"top-1 error {100 * info.top1:.2f}%, top-5 error {100 * info.top5:.2f}% "
+        scores = (f"logprob {info.loss:.4f}, top-1 error {100 * info.top1:.2f}%, top-5 error "
+                  f"{100 * info.top5:.2f}%" if info.classifies else f"cost {info.loss:.4g}")
+        watched = "error" if info.classifies else "cost"
+        self._line(f"test at step {info.step} ({count(info.epoch, 'epoch', '.2f')}): {scores} "
                    f"({count(info.images, 'image')}, {views})"
-                   + ("; validation error stopped improving: learning rate / 10" if info.dropped_lr else ""))
+                   + (f"; validation {watched} stopped improving: learning rate / 10" if info.dropped_lr else ""))
 
     def saved(self, path: str) -> None:
         self._line(f"saved {path}")

@@ -16,13 +16,13 @@ the user wrote.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field, replace
 from string import ascii_lowercase
 
 from alexspec.errors import Diagnostic, Span, SpecError
 from alexspec.fields import SPLIT_KEYS, layer_fields, layer_models
 from alexspec.layers import kinds
+from alexspec.near import closest
 from alexspec.parse import RawFile, RawItem, RawSection
 from alexspec.values import split_list
 
@@ -217,11 +217,11 @@ def _apply_params(params: RawFile, layers: list[RawSection], columns_of: dict[st
         elif sec.name in columns_of:
             targets = [by_name[sec.name + ascii_lowercase[k]] for k in range(columns_of[sec.name])]
         else:
-            near = difflib.get_close_matches(sec.name, list(by_name) + list(columns_of), n=1)
+            near = closest(sec.name, list(columns_of) + list(by_name))  # compact names first
             warnings.append(Diagnostic(
                 sec.span, "unknown-layer",
                 f"layer params section [{sec.name}] names no layer of {_params_target(layers)}; ignored, "
-                "as cuda-convnet ignored it", f"did you mean [{near[0]}]?" if near else "delete the section",
+                "as cuda-convnet ignored it", f"did you mean [{near}]?" if near else "delete the section",
                 severity="warning"))
             continue
         items = _params_items(sec, _type_of(targets[0]), diags, warnings, lenient)
@@ -249,10 +249,10 @@ def _apply_defaults(defaults: list[RawItem], layers: list[RawSection], diags: li
              if k not in ("type", "inputs", "gpu")}
     for d in defaults:
         if d.lkey not in known:
-            near = difflib.get_close_matches(d.lkey, sorted(known), n=1)
+            near = closest(d.lkey, sorted(known))
             diags.append(Diagnostic(d.key_span, "unknown-key",
                                     f"[*]: no layer type takes the key {d.key!r}",
-                                    f"did you mean {known[near[0]]!r}?" if near else None))
+                                    f"did you mean {known[near]!r}?" if near else None))
 
 
 def expand(spec: RawFile, params: RawFile | None = None, *, lenient: bool = False) -> Expanded:

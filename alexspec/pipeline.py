@@ -135,6 +135,7 @@ def _loads(text: str, path: str, params_text: str | None, params_path: str | Non
         raise SpecError(diags + e.diagnostics + warnings, e.sources) from None
     if diags:
         raise SpecError(diags + warnings, sources)
+    warnings = sorted([*warnings, *net.warnings], key=lambda d: (d.span.path != path, d.span))
     return replace(net, warnings=tuple(warnings))
 
 

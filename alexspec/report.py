@@ -22,16 +22,26 @@ def _row(t: Table, *cells: str, style: str | None = None) -> None:
     t.add_row(*(Text(c) for c in cells), style=style)
 
 
+def _table(title: str) -> Table:
+    # Text title and headers, for the reason of `_row`: rich would otherwise import its emoji
+    # table (a tenth of `check`'s start-up) to look for `:name:` codes in them.
+    return Table(title=Text(title, style="table.title"), title_justify="left")
+
+
+def _column(t: Table, header: str, justify: str = "left") -> None:
+    t.add_column(Text(header), justify=justify)  # type: ignore[arg-type]
+
+
 def layer_table(net: Net) -> Table:
     """One row per layer: name, type, GPU(s), output shape, parameters, multiply-adds."""
-    t = Table(title=f"{net.path}: {len(net)} layers on {net.num_gpus} logical GPU"
-              f"{'s' if net.num_gpus != 1 else ''}", title_justify="left")
-    t.add_column("layer")
-    t.add_column("type")
-    t.add_column("GPU", justify="right")
-    t.add_column("output (HxWxC)", justify="right")
-    t.add_column("parameters", justify="right")
-    t.add_column("multiply-adds", justify="right")
+    t = _table(f"{net.path}: {len(net)} layers on {net.num_gpus} logical GPU"
+               f"{'s' if net.num_gpus != 1 else ''}")
+    _column(t, "layer")
+    _column(t, "type")
+    _column(t, "GPU", "right")
+    _column(t, "output (HxWxC)", "right")
+    _column(t, "parameters", "right")
+    _column(t, "multiply-adds", "right")
     for n in net:
         _row(t, n.name, n.type, ",".join(map(str, n.gpus)), str(n.output),
              f"{n.params:,}" if n.params else "", f"{n.macs:,}" if n.macs else "")
@@ -42,10 +52,10 @@ def layer_table(net: Net) -> Table:
 
 def gpu_table(net: Net) -> Table:
     """Per logical GPU: layers, parameters, multiply-adds, neurons (replicas counted on each GPU)."""
-    t = Table(title="per GPU", title_justify="left")
+    t = _table("per GPU")
     for col, just in (("GPU", "right"), ("layers", "right"), ("parameters", "right"),
                       ("multiply-adds", "right"), ("neurons", "right")):
-        t.add_column(col, justify=just)
+        _column(t, col, just)
     for g in range(net.num_gpus):
         nodes = [n for n in net if g in n.gpus and n.type != "data"]
         _row(t, str(g), str(len(nodes)), f"{sum(n.params for n in nodes):,}",
@@ -58,10 +68,10 @@ def edge_table(net: Net) -> Table | Text:
     edges = net.cross_gpu_edges
     if not edges:
         return Text("no cross-GPU edges")
-    t = Table(title=f"{len(edges)} cross-GPU edge{'s' if len(edges) != 1 else ''}", title_justify="left")
+    t = _table(f"{len(edges)} cross-GPU edge{'s' if len(edges) != 1 else ''}")
     for col, just in (("from", "left"), ("to", "left"), ("GPUs", "center"), ("shape", "right"),
                       ("bytes / image", "right")):
-        t.add_column(col, justify=just)
+        _column(t, col, just)
     for e in edges:
         _row(t, e.src, e.dst, f"{e.src_gpu} -> {e.dst_gpu}", str(e.shape), f"{e.bytes_per_image:,}")
     t.add_section()

@@ -8,7 +8,7 @@ Each refusal names the field whose value it is about, so the error points at tha
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from alexspec import ir
 from alexspec.errors import Diagnostic
@@ -48,6 +48,23 @@ def refusal(layer: ir.Layer, *, at_check: bool = False) -> Diagnostic | None:
             if r is not None:
                 return _diag(layer, r)
     return None
+
+
+def second_image(layer: ir.DataLayer) -> Diagnostic:
+    """The refusal of a data layer that feeds images other than dataIdx=0 (cuda-convnet2's second
+    image input: dataIdx >= 2 with channels=, its own or a reader's). It depends on the readers,
+    so it is no per-layer rule: `check` finds it and reports it as a warning (cuda-convnet2 read
+    such files), the compiler refuses the net with this same diagnostic as an error (`as_error`)."""
+    r = Refusal("dataIdx", f"a second image input (dataIdx={layer.data_idx}) is not supported by the "
+                "compiler: its data providers give each example one image (dataIdx=0) and one label "
+                "(dataIdx=1)", "alexspec check accepts the file as cuda-convnet2 read it; to train it "
+                "here, feed the net from the dataIdx=0 images only")
+    return replace(_diag(layer, r), severity="warning")
+
+
+def refused_at_check(warnings: tuple[Diagnostic, ...] | list[Diagnostic]) -> list[Diagnostic]:
+    """The warnings of `check` that say what the compiler will refuse, as the compiler's errors."""
+    return [replace(d, severity="error") for d in warnings if d.code == "unsupported"]
 
 
 def _diag(layer: ir.Layer, r: Refusal) -> Diagnostic:

@@ -7,7 +7,6 @@ mapped back to the span of the key, the value or the list entry they are about.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +16,7 @@ from alexspec import ir
 from alexspec.errors import Diagnostic, Span, SpecError
 from alexspec.expand import Expanded
 from alexspec.fields import CODE_HOOKS, FieldSpec, layer_fields, layer_models, settings_fields
+from alexspec.near import closest
 from alexspec.parse import RawItem, RawSection
 from alexspec.values import ValueProblem, parse_neuron, parse_schedule, split_list
 
@@ -160,9 +160,10 @@ IGNORED_BY_CUDA_CONVNET = "cuda-convnet itself would have ignored this key; --le
 def _unknown_key(s: _Section, item: RawItem, fields: dict[str, FieldSpec], kind: str,
                  ignored_by_cuda_convnet: bool = False) -> Diagnostic:
     allowed = sorted(fs.key for k, fs in fields.items() if k != "type" and k not in CODE_HOOKS)
-    near = difflib.get_close_matches(item.lkey, [a.lower() for a in allowed if a.lower() != item.lkey],
-                                     n=1, cutoff=0.6)
-    hint = f"did you mean {fields[near[0]].key!r}? " if near else ""
+    # the section's own type's keys only; at equal closeness one the section does not set yet
+    given = {i.lkey for i in s.sec.items}
+    near = closest(item.lkey, [a.lower() for a in allowed], prefer=lambda k: k not in given)
+    hint = f"did you mean {fields[near].key!r}? " if near else ""
     hint += f"{kind} takes: " + ", ".join(allowed)
     if ignored_by_cuda_convnet:
         hint += f"; {IGNORED_BY_CUDA_CONVNET}"
@@ -180,8 +181,8 @@ def _validate_layer(sec: RawSection, allow_code: bool, diags: list[Diagnostic],
         return None
     type_ = type_item.value.strip().lower()
     if type_ not in layer_models():
-        near = difflib.get_close_matches(type_, known, n=1)
-        hint = (f"did you mean {near[0]!r}? " if near else "") + "known types: " + ", ".join(known)
+        near = closest(type_, known)
+        hint = (f"did you mean {near!r}? " if near else "") + "known types: " + ", ".join(known)
         diags.append(s.diag(type_item.value_span, "unknown-type", f"unknown layer type {type_item.value!r}", hint))
         return None
     fields = layer_fields(type_)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from alexspec.compiler.layers import COSTS, unsupported
 from alexspec.errors import Diagnostic, SpecError
 from alexspec.net import Net
+from alexspec.support import refused_at_check
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,11 @@ def lower(net: Net) -> Plan:
     if len(costs) > 1:
         diags.append(Diagnostic(costs[1].layer.span, "unsupported",
                                 f"layer {costs[1].name!r}: only one cost layer is supported yet"))
+    refused = refused_at_check(net.warnings)  # a second image input: check warned, in the same words
+    diags += refused
     for n in net:
-        if n.type == "data" and n.layer.data_idx != 0:
+        if n.type == "data" and n.layer.data_idx != 0 and not any(d.span == n.layer.where("dataIdx")
+                                                                   for d in refused):
             users = [c.name for c in net.consumers(n.name) if c.type not in COSTS]
             if users:
                 diags.append(Diagnostic(n.layer.span, "unsupported",

@@ -139,7 +139,8 @@ def read_metrics(path: Path) -> list[Record]:
 
 
 def plot_costs(records: list[Record], out: Path, title: str = "") -> Path | None:
-    """Training and validation log-prob and top-1 error against steps, as a PNG (written to a
+    """Training and validation log-prob and top-1 error (the cost alone for a cost without
+    classes) against steps, as a PNG (written to a
     temporary file, then renamed: a reader never sees half a picture). None when there is
     nothing to draw."""
     train = [r for r in records if isinstance(r, TrainRecord)]
@@ -151,14 +152,20 @@ def plot_costs(records: list[Record], out: Path, title: str = "") -> Path | None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    # A cost without classes (cost.sum2) records NaN error rates: only its value is drawn.
+    classifies = any(not math.isnan(r.top1) for r in train + test)
+    fig, axes = plt.subplots(1, 2 if classifies else 1, figsize=(10 if classifies else 5, 4), squeeze=False)
+    ax1 = axes[0][0]
     for rs, label, style in ((train, "train", "-"), (test, "validation", "o-")):
         if rs:
             ax1.plot([r.step for r in rs], [r.loss for r in rs], style, label=label, markersize=3)
-            ax2.plot([r.step for r in rs], [100 * r.top1 for r in rs], style, label=label, markersize=3)
-    ax1.set(xlabel="step", ylabel="logprob (cost)", title="cost")
-    ax2.set(xlabel="step", ylabel="top-1 error (%)", title="top-1 error")
-    for ax in (ax1, ax2):
+            if classifies:
+                axes[0][1].plot([r.step for r in rs], [100 * r.top1 for r in rs], style, label=label,
+                                markersize=3)
+    ax1.set(xlabel="step", ylabel="logprob (cost)" if classifies else "cost", title="cost")
+    if classifies:
+        axes[0][1].set(xlabel="step", ylabel="top-1 error (%)", title="top-1 error")
+    for ax in axes[0]:
         ax.grid(alpha=0.3)
         ax.legend()
     if title:

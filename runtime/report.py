@@ -3,13 +3,21 @@ prints). `alexspec.console.RunReporter` draws rich progress bars; `NullReporter`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
 
+def error_rate(hits: int, images: int, classifies: bool = True) -> float:
+    """1 - hits / images; NaN for a cost without classes (`Cost.classifies` False: cost.sum2),
+    whose hit counts are 0 and mean nothing."""
+    return 1 - hits / images if classifies else math.nan
+
+
 @dataclass(frozen=True)
 class StepInfo:
-    """One training step: `images` in this step, `loss`/`top1`/`top5` are this step's values."""
+    """One training step: `images` in this step, `loss`/`top1`/`top5` are this step's values.
+    `top1`/`top5` are NaN when the cost has no classes (`classifies`): `loss` is then the cost."""
 
     step: int  # 1-based count of steps done
     total: int
@@ -22,10 +30,15 @@ class StepInfo:
     images_per_s: float
     seconds_left: float
 
+    @property
+    def classifies(self) -> bool:
+        """Whether the error rates mean anything (False for cost.sum2)."""
+        return not math.isnan(self.top1)
+
 
 @dataclass(frozen=True)
 class TestInfo:
-    """One validation pass."""
+    """One validation pass (`top1`/`top5` NaN when the cost has no classes, as in StepInfo)."""
 
     step: int
     epoch: float  # epochs done
@@ -35,6 +48,11 @@ class TestInfo:
     images: int
     views: int
     dropped_lr: bool = False
+
+    @property
+    def classifies(self) -> bool:
+        """Whether the error rates mean anything (False for cost.sum2)."""
+        return not math.isnan(self.top1)
 
 
 class Reporter(Protocol):

@@ -25,7 +25,7 @@ from alexspec.runtime.augment import Augment, compute_stats
 from alexspec.runtime.data.base import DataSource, Split
 from alexspec.runtime.evaluate import Scores, evaluate
 from alexspec.runtime.metrics import MetricsLog, Record, TestRecord, TrainRecord, plot_costs
-from alexspec.runtime.report import Reporter, StepInfo, TestInfo
+from alexspec.runtime.report import Reporter, StepInfo, TestInfo, error_rate
 from alexspec.runtime.schedule import PlateauPolicy, progress
 from alexspec.runtime.sgd import PaperSGD
 from alexspec.runtime.signals import Interrupted, StopFlag
@@ -90,6 +90,8 @@ def _grads_finite(model: torch.nn.Module) -> str | None:
 class Trainer:
     """One run: build with the model, the data and the resolved settings (`img_size` and
     `inner_size` set); `run()` trains. Checkpoints and metrics go to `save_path` (None: nowhere)."""
+
+    classifies = True  # the cost has classes (Cost.classifies; False for cost.sum2): set by each step
 
     def __init__(self, model: Any, data: DataSource, train_split: Split, settings: RunSettings,
                  reporter: Reporter, provenance: Provenance, *, save_path: Path | None = None,
@@ -272,6 +274,7 @@ class Trainer:
         self.model.train()
         scores = self.forward(x)
         cost = self.model.cost(scores, labels)
+        self.classifies = cost.classifies
         loss, h1, h5, b = float(cost.loss.detach()), int(cost.correct_top1), int(cost.correct_topk), len(labels)
         if self.dist is not None:
             loss, h1, h5, b = self._agree(loss, h1, h5, b)
@@ -337,7 +340,7 @@ class Trainer:
                            hint="check the val/ images (every one was skipped as corrupt)")
         dropped = False
         if scheduled and self.plateau.max_drops and math.isfinite(s.loss):
-            dropped = self.plateau.observe(s.top1, self.epochs_done)
+            dropped = self.plateau.observe(s.top1 if s.classifies else s.loss, self.epochs_done)
         info = TestInfo(self.pos.step, self.epochs_done, s.loss, s.top1, s.top5, s.images, s.views, dropped)
         self.metrics.add(TestRecord(info.step, self.epochs_done, s.loss, s.top1, s.top5, s.images,
                                     s.views, self.plateau.drops))
@@ -383,7 +386,8 @@ class Trainer:
                         rate = done / (now - t0)
                         epoch = self.pos.epoch + (1 if self.pos.batch else 0)  # the step's own, 1-based
                         self.reporter.step(StepInfo(
-                            self.pos.step, self.total, epoch, loss, 1 - h1 / b, 1 - h5 / b,
+                            self.pos.step, self.total, epoch, loss, error_rate(h1, b, self.classifies),
+                            error_rate(h5, b, self.classifies),
                             lr, b, b / max(now - last_t, 1e-9), (self.total - self.pos.step) / max(rate, 1e-9)))
                     last_t = now
                     if window[4] and (self.pos.step % self.log_every == 0 or self.pos.step == self.total
@@ -423,5 +427,6 @@ class Trainer:
         return stop.requested if self.dist is None else self.stop_requested
 
     def _record(self, w: list, lr: float) -> None:
-        self.metrics.add(TrainRecord(self.pos.step, self.epochs_done, w[0] / w[3], 1 - w[1] / w[3],
-                                     1 - w[2] / w[3], w[3], lr))
+        self.metrics.add(TrainRecord(self.pos.step, self.epochs_done, w[0] / w[3],
+                                     error_rate(w[1], w[3], self.classifies),
+                                     error_rate(w[2], w[3], self.classifies), w[3], lr))

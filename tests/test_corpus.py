@@ -132,3 +132,25 @@ def test_a_second_data_layer_read_as_images_takes_its_readers_channels():
         "[fc]", "[pn]\ntype=pool\ninputs=normals\npool=avg\nsizeX=2\nstride=2\nchannels=3\n\n[fc]")
     net = loads(text, "t.cfg", inner_size=8)
     assert net["normals"].output == Shape(3, 8, 8) and net["pn"].output == Shape(3, 4, 4)
+
+
+def test_check_says_run_refuses_a_second_image_input_in_runs_words(tmp_path, capsys):
+    # what check accepts, run lowers, or check itself says "not supported by the compiler": here a
+    # warning (cuda-convnet2 read the file), and run's error is the same located diagnostic
+    text = ("[net]\ntype=net\ninnerSize=8\n\n" + NET.replace(
+        "[labels]", "[img2]\ntype=data\ndataIdx=2\nchannels=3\n\n[labels]").replace(
+        "inputs=conv1\noutputs=10", "inputs=conv1,c2\noutputs=10").replace(
+        "[fc]", "[c2]\ntype=conv\ninputs=img2\nchannels=3\nfilters=16\nfilterSize=3\n\n[fc]"))
+    spec = tmp_path / "two.cfg"
+    spec.write_text(text)
+    line = text.splitlines().index("dataIdx=2") + 1
+    where = f"{spec}:{line}:9: "
+    message = ("[unsupported]: layer 'img2': a second image input (dataIdx=2) is not supported by the "
+               "compiler")
+    assert main(["check", str(spec)]) == 0
+    err = capsys.readouterr().err
+    assert where + "warning" + message in err and "= help: alexspec check accepts the file" in err
+    assert main(["run", str(spec), "--gpu", "cpu", "--max-batches", "1", "--data", str(tmp_path / "none"),
+                 "--save-path", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert where + "error" + message in err and "reading data layer" not in err

@@ -31,3 +31,36 @@ def test_run_then_test_on_the_checkpoint(tmp_path):
     assert err == run_err  # same weights, same centre crops
     m = cli("test", str(out), "--data", str(data), "--multiview")
     assert m.returncode == 0 and "the ten views" in m.stdout
+
+
+def test_a_cost_without_classes_reports_its_value_not_an_error_rate(tmp_path, capsys):
+    # cost.sum2's hit counts are 0 (Cost.classifies False): no "error 100%" anywhere, the cost instead
+    import json
+    import math
+
+    from alexspec.cli import main
+    from tests.test_runtime_helpers import TINY_SPEC
+
+    text = TINY_SPEC.format(eps="0.01")
+    text = (text[:text.index("[probs]")].replace("[labels]\ntype=data\ndataIdx=1\n", "")
+            + "[cost]\ntype=cost.sum2\ninputs=fc4\ncoeff=0.5\n")
+    spec = tmp_path / "sum2.cfg"
+    spec.write_text(text)
+    data, out = write_fashion_like(tmp_path / "data", 64, 32), tmp_path / "r"
+    assert main(["run", str(spec), "--gpu", "cpu", "--data", str(data), "--max-batches", "3",
+                 "--log-every", "1", "--test-subset", "16", "--save-path", str(out)]) == 0
+    run = capsys.readouterr().out
+    assert "step 1/3 epoch 1: cost " in run and "test at step 3 (0.75 epochs): cost " in run
+    assert "done: 3 steps; validation cost " in run
+    assert main(["test", str(out), "--data", str(data), "--test-subset", "16"]) == 0
+    test = capsys.readouterr().out
+    assert "  cost " in test and "no error rates" in test
+    for shown in (run, test):
+        assert "error" not in shown.replace("no error rates", "") and "top1" not in shown, shown
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["kind"] for x in records] == ["train"] * 3 + ["test"]
+    assert all(math.isnan(x["top1"]) and math.isnan(x["top5"]) and x["loss"] > 0 for x in records)
+    assert (out / "cost.png").stat().st_size > 0
+    # the validation cost is sum2's (as printed and recorded), the same in run and test
+    assert math.isclose(float(run.split("validation cost ")[1].split()[0]), records[-1]["loss"], rel_tol=1e-3)
+    assert float(test.split("  cost ")[1].split()[0]) == float(run.split("validation cost ")[1].split()[0])

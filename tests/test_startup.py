@@ -26,3 +26,20 @@ def test_check_builds_only_the_models_it_uses():
     assert r.stdout.strip().splitlines()[-1] == (
         "BUILT ['ConvLayer', 'CostLayer', 'CrossMapNormLayer', 'DataLayer', 'DropoutLayer', 'FcLayer', "
         "'PoolLayer', 'SoftmaxLayer'] False 0")
+
+
+SKIPPED = """
+import contextlib, io, sys
+from alexspec.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    rc = main(["check", "specs/alexnet.cfg"])
+print("LOADED", rc, sorted(m for m in ("rich._emoji_codes", "email.parser", "torch") if m in sys.modules))
+"""
+
+
+def test_check_skips_the_emoji_table_and_the_package_metadata():
+    # rich imports its emoji table to render a `str` title or header (the report's are Text), and
+    # `--version` reads the installed metadata only when asked for
+    r = subprocess.run([sys.executable, "-c", SKIPPED], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "LOADED 0 []"
