@@ -373,6 +373,9 @@ def check(spec: ir.Spec, *, inner_size: int | None = None, sources: dict[str, st
         refused = support.refusal(layer, at_check=True)  # what the compiler will refuse (torch-free)
         if refused is not None:
             ctx.diags.append(refused)
+    labels = {x.name for x in spec.layers if x.type == "data" and x.data_idx != 0
+              and x.name in shapes and not shapes[x.name].is_image}
+    ctx.warnings += support.net_refusals(spec.layers, labels)
     if ctx.diags:
         raise SpecError(ctx.diags + ctx.warnings, ctx.sources)
     return Net(spec, tuple(nodes), source_text, warnings=tuple(ctx.warnings))

@@ -62,6 +62,37 @@ def second_image(layer: ir.DataLayer) -> Diagnostic:
     return replace(_diag(layer, r), severity="warning")
 
 
+def net_refusals(layers: tuple[ir.Layer, ...] | list[ir.Layer], labels: set[str]) -> list[Diagnostic]:
+    """What the compiler refuses about the net as a whole, as warnings `check` reports (the files
+    are valid cuda-convnet) and the compiler raises as errors (`refused_at_check`): no image data
+    layer (dataIdx=0), a second cost layer (cuda-convnet summed its costs; the compiler returns
+    one output), a label layer (`labels`: the data layers check shaped as 1-number vectors) read
+    by a layer that is not a cost."""
+    out: list[Diagnostic] = []
+    data = [x for x in layers if x.type == "data"]
+    if layers and not any(x.data_idx == 0 for x in data):
+        first = data[0] if data else layers[0]
+        out.append(_diag(first, Refusal("dataIdx" if data else "type", "the compiler needs a data "
+                                        "layer with dataIdx=0 (the images) and the net has none",
+                                        "add a [data] section with type=data and dataIdx=0")))
+    costs = [x for x in layers if x.type.startswith("cost.")]
+    if len(costs) > 1:
+        out.append(_diag(costs[1], Refusal("type", f"a second cost layer is not supported by the "
+                                           f"compiler (its model returns one output, the input of "
+                                           f"{costs[0].name!r})", "keep one cost layer to train here")))
+    for reader in layers:
+        if reader.type.startswith("cost.") or reader.type == "data":
+            continue
+        read = [i for i in reader.inputs if i in labels]
+        if read:
+            idx = next(x.data_idx for x in data if x.name == read[0])
+            out.append(_diag(reader, Refusal("inputs", f"reading the label layer {read[0]!r} "
+                                             f"(dataIdx={idx}) outside a cost layer is not "
+                                             "supported by the compiler",
+                                             "only cost layers read the labels")))
+    return [replace(d, severity="warning") for d in out]
+
+
 def refused_at_check(warnings: tuple[Diagnostic, ...] | list[Diagnostic]) -> list[Diagnostic]:
     """The warnings of `check` that say what the compiler will refuse, as the compiler's errors."""
     return [replace(d, severity="error") for d in warnings if d.code == "unsupported"]

@@ -82,22 +82,7 @@ def lower(net: Net) -> Plan:
     diags += _parallelism_diagnostics(net)
     images = [n for n in net.data_nodes if n.layer.data_idx == 0]
     costs = net.cost_nodes
-    if not images:
-        diags.append(Diagnostic(net.nodes[0].layer.span, "unsupported",
-                                "the compiler needs a data layer with dataIdx=0 (the images)"))
-    if len(costs) > 1:
-        diags.append(Diagnostic(costs[1].layer.span, "unsupported",
-                                f"layer {costs[1].name!r}: only one cost layer is supported yet"))
-    refused = refused_at_check(net.warnings)  # a second image input: check warned, in the same words
-    diags += refused
-    for n in net:
-        if n.type == "data" and n.layer.data_idx != 0 and not any(d.span == n.layer.where("dataIdx")
-                                                                   for d in refused):
-            users = [c.name for c in net.consumers(n.name) if c.type not in COSTS]
-            if users:
-                diags.append(Diagnostic(n.layer.span, "unsupported",
-                                        f"layer {users[0]!r}: reading data layer {n.name!r} "
-                                        f"(dataIdx={n.layer.data_idx}) is not supported yet"))
+    diags += refused_at_check(net.warnings)  # check warned in the same words (alexspec/support.py)
     if diags:
         raise SpecError(diags)
 

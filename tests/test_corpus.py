@@ -154,3 +154,28 @@ def test_check_says_run_refuses_a_second_image_input_in_runs_words(tmp_path, cap
                  "--save-path", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert where + "error" + message in err and "reading data layer" not in err
+
+
+@pytest.mark.parametrize("case", ["second-cost", "label-reader"])
+def test_check_says_what_run_refuses_about_the_whole_net(tmp_path, capsys, case):
+    # a second cost layer and a label layer read outside a cost: check accepted both and run
+    # refused them in its own words; now check warns and run's error is the same located line
+    if case == "second-cost":
+        text = ("[net]\ntype=net\ninnerSize=8\n\n" + NET + "\n[probs2]\ntype=softmax\ninputs=fc\n\n"
+                "[cost2]\ntype=cost.logreg\ninputs=labels,probs2\n")
+        line = text.splitlines().index("[cost2]") + 2
+        where, message = f":{line}:6: ", "layer 'cost2': a second cost layer is not supported by the compiler"
+    else:
+        text = ("[net]\ntype=net\ninnerSize=8\n\n" + NET.replace("inputs=conv1\noutputs=10",
+                                                                 "inputs=conv1,labels\noutputs=10"))
+        line = text.splitlines().index("inputs=conv1,labels") + 1
+        where = f":{line}:8: "
+        message = "layer 'fc': reading the label layer 'labels' (dataIdx=1) outside a cost layer"
+    spec = tmp_path / "net.cfg"
+    spec.write_text(text)
+    assert main(["check", str(spec)]) == 0
+    assert f"{spec}{where}warning[unsupported]: {message}" in capsys.readouterr().err
+    assert main(["run", str(spec), "--gpu", "cpu", "--max-batches", "1", "--data", str(tmp_path / "none"),
+                 "--save-path", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert f"{spec}{where}error[unsupported]: {message}" in err and "supported yet" not in err
