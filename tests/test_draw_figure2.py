@@ -93,3 +93,14 @@ def test_lanes_run_top_to_bottom_by_gpu(tmp_path):
     for upper, lower in zip(fig.lanes, fig.lanes[1:]):
         assert min(lane_ys[upper]) > max(lane_ys[lower])
 
+
+
+def test_link_text_is_wrapped_between_words_only():
+    """Short lines for narrow gaps, but a word longer than a line stays whole."""
+    from alexspec.draw.figure2 import LINK_CHARS, _link_lines
+
+    text = "Local response normalisation (3x3)\nMax pooling 3x3 stride 2"
+    lines = _link_lines(text)
+    assert " ".join(lines).split() == text.split()
+    assert "normalisation" in lines
+    assert all(len(x) <= LINK_CHARS for x in lines if x != "normalisation")

@@ -72,7 +72,8 @@ def _link_label(net: Net, link: Link) -> str:
 def _link_lines(label: str) -> list[str]:
     """The lines a link's text is drawn in: each annotation wrapped to LINK_CHARS, so the
     space between two boxes stays narrow."""
-    return [line for text in label.split("\n") for line in textwrap.wrap(text, LINK_CHARS, break_long_words=False) or [""]]
+    return [line for text in label.split("\n")
+            for line in textwrap.wrap(text, LINK_CHARS, break_long_words=False) or [""]]
 
 
 def _stage_size(stage: Stage) -> tuple[float, float]:
@@ -106,7 +107,8 @@ def _stage_label(stage: Stage) -> str:
         rows = _size_rows(node) + ["input", f"{grey}{name}</FONT>"]
     elif stage.kind == "sink":
         family, dot, kind = node.type.rpartition(".")  # cost.logreg: 'cost' over 'logreg'
-        rows = ([family] if dot else []) + [f"<B>{styles.html_text(kind)}</B>", f"{grey}{name}</FONT>"]
+        rows = ([styles.html_text(family)] if dot else []) + [f"<B>{styles.html_text(kind)}</B>",
+                                                             f"{grey}{name}</FONT>"]
     else:
         neuron = getattr(node.layer, "neuron", None)
         act = [styles.html_text(neuron_text(neuron))] if neuron else []
