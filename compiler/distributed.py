@@ -5,10 +5,10 @@ the hybrid step). Run under torchrun:
     torchrun --standalone --nproc-per-node 2 -m alexspec.cli run specs/alexnet.cfg ...
 """
 
-from alexspec.compiler.parallel import (DistContext, ParallelContext, agree, check_batch,
+from alexspec.compiler.parallel import (DistContext, ParallelContext, agree, any_asked, check_batch,
                                         gather_objects, gather_training_state, local_sgd_state,
                                         model_for, setup, shard, teardown, wrap)
 
-__all__ = ["DistContext", "ParallelContext", "agree", "check_batch", "gather_objects",
+__all__ = ["DistContext", "ParallelContext", "agree", "any_asked", "check_batch", "gather_objects",
            "gather_training_state", "local_sgd_state", "model_for", "setup", "shard", "teardown",
            "wrap"]

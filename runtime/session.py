@@ -25,6 +25,7 @@ from alexspec.runtime.evaluate import Scores, evaluate
 from alexspec.runtime.header import RunPlan, header_lines, warnings
 from alexspec.runtime.lock import SavePathLock
 from alexspec.runtime.report import NullReporter, Reporter
+from alexspec.runtime.signals import Interrupted
 from alexspec.runtime.restore import check_classes, open_restored_data, restore
 from alexspec.runtime.train import Provenance, RunResult, Trainer
 from alexspec.settings import Resolved, RunSettings, check_value, field_names, option_name, resolve
@@ -255,6 +256,9 @@ def run(opts: RunOptions, reporter: Reporter) -> RunResult:
                       reporter if ctx.is_main else NullReporter())
         finished = True
         return result
+    except Interrupted:
+        finished = True  # every process agreed to stop at this step and saved: leave together
+        raise
     finally:
         if lock is not None:
             lock.release()

@@ -29,6 +29,18 @@ class StopFlag:
         self.requested = False
         self.signal: int | None = None
         self._old: dict[int, object] = {}
+        self._held = False
+
+    def hold(self) -> None:
+        """Ignore SIGINT, SIGTERM and SIGHUP from now on, for the rest of the process (the
+        context no longer restores the old handlers). For a multi-process run that stops after
+        saving: when the first process exits, torchrun sends SIGTERM to the others, which must
+        not kill them before they have left the process group and said what was saved; they
+        exit 130 on their own. (SIG_IGN, not the flag handler: Python puts its own handlers back
+        to the default while the interpreter shuts down, but leaves an ignored signal ignored.)"""
+        for s in self._old:
+            signal.signal(s, signal.SIG_IGN)
+        self._held = True
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.requested = True
@@ -41,6 +53,8 @@ class StopFlag:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._held:
+            return
         for s, old in self._old.items():
             signal.signal(s, old)  # type: ignore[arg-type]
         self._old.clear()

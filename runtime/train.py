@@ -315,6 +315,15 @@ class Trainer:
         loss, h1, h5, b, self.stop_requested = agree(self.dist, loss, h1, h5, b, asked)
         return loss, h1, h5, b
 
+    def _agree_stop(self) -> bool:
+        """Multi-process, before each validation batch: whether any process was asked to stop
+        (one all-reduce of one number; the single-process pass reads its own flag instead)."""
+        from alexspec.compiler.distributed import any_asked
+
+        asked = self._flag is not None and self._flag.requested
+        self.stop_requested = any_asked(self.dist, asked) or self.stop_requested
+        return self.stop_requested
+
     # ------------------------------------------------------------------ tests
 
     def _test_due(self) -> bool:
@@ -324,11 +333,12 @@ class Trainer:
 
     def test(self, scheduled: bool) -> TestInfo | None:
         """Validate; a scheduled test feeds the plateau policy (the end-of-run one does not).
-        None when a stop signal came during the pass (single process: acted on at once)."""
+        None when a stop signal came during the pass: acted on at the next batch (multi-process:
+        the processes agree at every batch whether any was signalled, and stop together)."""
         limit = self.cfg.test_subset
         n = len(self.data.val) if limit is None else min(limit, len(self.data.val))
         self.reporter.testing(n)
-        abort = (lambda: self._flag is not None and self._flag.requested) if self.dist is None else None
+        abort = (lambda: self._flag is not None and self._flag.requested) if self.dist is None else self._agree_stop
         s: Scores | None = evaluate(self.model, self.data.val, self.augment, self.stats,
                                     multiview=self.cfg.multiview_test, batch=self.batch, limit=limit,
                                     progress=self.reporter.test_progress, should_stop=abort)
@@ -398,18 +408,22 @@ class Trainer:
                         if self.test(scheduled=True) is not None:
                             tested_at = self.pos.step
                             self.save()
+                # The end-of-run test runs while the handlers are still installed, so that a
+                # signal during it stops it at its next batch like any other pass.
+                if not self._stopping(stop) and tested_at != self.pos.step:
+                    if self.test(scheduled=False) is not None:
+                        self.save()
                 if self._stopping(stop):
                     if window[4]:
                         self._record(window, lr)
                     path = self.save()
                     self.plot()
+                    if self.dist is not None:
+                        stop.hold()  # see StopFlag.hold: torchrun's SIGTERM must not kill this one
                     why = {getattr(signal, "SIGHUP", -1): "hung up",
                            signal.SIGTERM: "terminated"}.get(stop.signal, "interrupted")
                     raise Interrupted(f"{why} at step {self.pos.step}" +
                                       (f", saved {path}" if path else " (no --save-path, nothing saved)"))
-            if tested_at != self.pos.step:
-                if self.test(scheduled=False) is not None:
-                    self.save()
         finally:
             self.reporter.finish()
         self.plot()

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 missing=()
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+# Figure 2's font (Arial) is Liberation Sans on Linux: its legibility test measures with it.
+fc-list 2>/dev/null | grep -q "Liberation Sans" || missing+=(fonts-liberation2)
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -229,12 +229,14 @@ def ablated_alexnet(tmp_path: Path) -> alexspec.Net:
 
 
 def lane_labels(net: alexspec.Net, lane: int) -> list[str]:
-    """The first label row of each box of a lane, left to right, read from the DOT source."""
+    """The size each box of a lane shows, left to right, read from the DOT source: an image's
+    two bold rows ('55x55' over 'x48') joined, 'dense' and its width joined."""
     dot = parse_dot(build_graph(net).source)
     fig = figure2_stages(net)
     order = [s.index for s in fig.stages if s.index in dot.clusters[lane]]
-    return [dot.nodes[i].split(" | ")[0] + ("" if not dot.nodes[i].startswith("dense") else
-                                            " " + dot.nodes[i].split(" | ")[1]) for i in order]
+    rows = [dot.nodes[i].split(" | ") for i in order]
+    return [r[0] + r[1] if r[1].startswith("x") else f"{r[0]} {r[1]}" if r[0] == "dense" else r[0]
+            for r in rows]
 
 
 

@@ -28,11 +28,13 @@ def test_alexnet_figure2_lanes_and_stage_labels(alexnet):
         "dense 2048", "dense 2048"]
     names = [n.name for n in alexnet.nodes]
     data = names.index("data")
-    assert dot.nodes[data].startswith("224x224x3")
+    assert dot.nodes[data].startswith("224x224 | x3 | input")
     assert all(data not in members for members in dot.clusters.values())  # one input box
     assert {v for u, v in dot.same() if u == data} == {names.index("conv1a"), names.index("conv1b")}
-    assert "11x11, stride 4" in dot.nodes[names.index("conv1a")]
-    assert "5x5, stride 1, | pad 2" in dot.nodes[names.index("conv2b")]  # two lines
+    # one short line each: kernel, stride (1 is not written), padding, activation, name
+    assert "11x11 | stride 4 | ReLU | conv1a" in dot.nodes[names.index("conv1a")]
+    assert "x128 | 5x5 | pad 2 | ReLU | conv2b" in dot.nodes[names.index("conv2b")]
+    assert dot.nodes[names.index("fc8")] == "dense | 1000 | fc8"  # no activation: none written
     assert "labels" not in " ".join(dot.nodes.values())  # the labels layer is not a stage
 
 
@@ -41,13 +43,15 @@ def test_alexnet_figure2_transitions_carry_pooling_and_normalisation(alexnet):
     idx = {n.name: i for i, n in enumerate(alexnet.nodes)}
     label = lambda a, b: dot.edge_label(idx[a], idx[b])  # noqa: E731
     for col in "ab":
-        # each annotation wrapped to short lines, so the gaps between the boxes stay narrow
+        # each annotation wrapped to lines of at most 8 characters, so the gaps between the
+        # boxes stay narrow (tests/test_draw_layout.py measures the result)
         assert label(f"conv1{col}", f"conv2{col}") == (
-            "Response | normalisation | (n=5) | Max pooling | 3x3, stride 2")
+            "LRN | (n=5) | Max | pooling | 3x3 | stride 2")
         assert label(f"conv3{col}", f"conv4{col}") == ""
-        assert label(f"conv5{col}", f"fc6{col}") == "Max pooling | 3x3, stride 2"
-        assert label(f"fc6{col}", f"fc7{col}") == "Dropout 0.5"
+        assert label(f"conv5{col}", f"fc6{col}") == "Max | pooling | 3x3 | stride 2"
+        assert label(f"fc6{col}", f"fc7{col}") == "Dropout | 0.5"
     assert label("fc8", "logprob") == "Softmax"
+    assert dot.nodes[idx["logprob"]] == "cost | logreg | logprob"  # the sink: cost.logreg
 
 
 def test_alexnet_cross_gpu_links_exactly_at_conv3_and_the_dense_layers(alexnet):
@@ -89,3 +93,14 @@ def test_lanes_run_top_to_bottom_by_gpu(tmp_path):
     for upper, lower in zip(fig.lanes, fig.lanes[1:]):
         assert min(lane_ys[upper]) > max(lane_ys[lower])
 
+
+
+def test_link_text_is_wrapped_between_words_only():
+    """Short lines for narrow gaps, but a word longer than a line stays whole."""
+    from alexspec.draw.figure2 import LINK_CHARS, _link_lines
+
+    text = "Local response normalisation (3x3)\nMax pooling 3x3 stride 2"
+    lines = _link_lines(text)
+    assert " ".join(lines).split() == text.split()
+    assert "normalisation" in lines
+    assert all(len(x) <= LINK_CHARS for x in lines if x != "normalisation")

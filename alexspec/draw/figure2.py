@@ -21,12 +21,15 @@ from alexspec.layers import kind_of
 from alexspec.layers.neuron import neuron_text  # noqa: F401  (re-exported)
 from alexspec.net import Net, Node
 
-# Legibility at page width (16 cm): the drawing is about 12 inches wide natively, so it is shown
-# at about half size; 14-point link text and 15-point box text print at about 7 points.
-LINK_POINTS = "14"
-BOX_POINTS = "15"
-DETAIL_POINTS = "12"
-LINK_CHARS = 15  # a link's text is wrapped to lines of at most this many characters
+# Legibility at page width (16 cm, 453.5 points). Graphviz's gaps and arrows have fixed sizes in
+# inches while text grows with its font, so large text on short lines is what reads when the
+# picture is scaled to the page: every text at POINTS, at most LINK_CHARS characters a line on a
+# link, the size, kernel, stride, padding and activation on lines of their own in a box. Printed
+# 16 cm wide, the smallest text of the landscape drawing reads at about 7.3 points (the test in
+# tests/test_draw_layout.py measures it on the SVG; it was 3.2 with 12- to 15-point text).
+POINTS = 28  # every text of the drawing: box text, link text, lane names, caption
+LINK_POINTS = BOX_POINTS = DETAIL_POINTS = LANE_POINTS = str(POINTS)
+LINK_CHARS = 8  # a link's text is wrapped to lines of at most this many characters
 
 # The Figure 2 caption prints 253,440 neurons for conv1; 55*55*96 is 290,400 (an erratum).
 PAPER_CONV1_NEURONS = 290_400
@@ -38,16 +41,18 @@ def _pair(values: tuple[int, ...], default: int) -> str:
     return "/".join(str(v) for v in vals)
 
 
-def _kernel_text(node: Node) -> str:
-    """'11x11, stride 4' (and the padding when there is some) for conv and local layers."""
+def _kernel_lines(node: Node) -> list[str]:
+    """['11x11', 'stride 4'] (and 'pad 2' when there is padding; stride 1 is not written) for
+    conv and local layers: one short line each, so a box stays narrow."""
     layer = node.layer
     if not isinstance(layer, (ConvLayer, LocalLayer)):
-        return ""
+        return []
     k = _pair(layer.filter_size, 1)
-    text = f"{k}x{k}, stride {_pair(layer.stride, 1)}"
+    stride = _pair(layer.stride, 1)
+    lines = [f"{k}x{k}"] + ([f"stride {stride}"] if stride != "1" else [])
     if any(layer.padding):
-        text += f",<BR/>pad {_pair(layer.padding, 0)}"
-    return text
+        lines.append(f"pad {_pair(layer.padding, 0)}")
+    return lines
 
 
 def _annotation(node: Node) -> str:
@@ -67,7 +72,8 @@ def _link_label(net: Net, link: Link) -> str:
 def _link_lines(label: str) -> list[str]:
     """The lines a link's text is drawn in: each annotation wrapped to LINK_CHARS, so the
     space between two boxes stays narrow."""
-    return [line for text in label.split("\n") for line in textwrap.wrap(text, LINK_CHARS) or [""]]
+    return [line for text in label.split("\n")
+            for line in textwrap.wrap(text, LINK_CHARS, break_long_words=False) or [""]]
 
 
 def _stage_size(stage: Stage) -> tuple[float, float]:
@@ -75,14 +81,22 @@ def _stage_size(stage: Stage) -> tuple[float, float]:
     dense layers are tall thin bars (as in the paper)."""
     out = stage.node.output
     if stage.kind == "sink":
-        return 0.9, 0.5
+        return 0.5, 0.5
     if out.is_image:
         height = 0.55 + 0.32 * math.log2(max(out.height, 1))
-        width = 0.7 + 0.05 * math.log2(max(out.channels, 1))
+        width = 0.3 + 0.05 * math.log2(max(out.channels, 1))
     else:
         height = 0.9 + 0.16 * math.log2(max(out.channels, 1))
-        width = 0.8
-    return round(width, 2), round(height, 2)
+        width = 0.5
+    scale = POINTS / 14  # the sizes above were chosen for 14-point text
+    return round(width * scale, 2), round(height * scale, 2)
+
+
+def _size_rows(node: Node) -> list[str]:
+    """An image's size per GPU in bold, the spatial size over the depth ('55x55' over 'x48'):
+    two short lines keep the box narrow."""
+    out = node.output
+    return [f"<B>{out.height}x{out.width}</B>", f"<B>x{out.channels}</B>"]
 
 
 def _stage_label(stage: Stage) -> str:
@@ -90,20 +104,20 @@ def _stage_label(stage: Stage) -> str:
     name = styles.html_text(node.name)
     grey = f'<FONT POINT-SIZE="{DETAIL_POINTS}" COLOR="#555555">'
     if stage.kind == "input":
-        rows = [f"<B>{node.output}</B>", f"{grey}input ({name})</FONT>"]
+        rows = _size_rows(node) + ["input", f"{grey}{name}</FONT>"]
     elif stage.kind == "sink":
-        rows = [f"<B>{styles.html_text(node.type)}</B>", f"{grey}{name}</FONT>"]
+        family, dot, kind = node.type.rpartition(".")  # cost.logreg: 'cost' over 'logreg'
+        rows = ([styles.html_text(family)] if dot else []) + [f"<B>{styles.html_text(kind)}</B>",
+                                                             f"{grey}{name}</FONT>"]
     else:
         neuron = getattr(node.layer, "neuron", None)
-        detail = name + (f" · {styles.html_text(neuron_text(neuron))}" if neuron else "")
+        act = [styles.html_text(neuron_text(neuron))] if neuron else []
         if node.output.is_image:
-            head = f"<B>{node.output}</B>"
-            kernel = _kernel_text(node)
-            rows = [head] + ([kernel] if kernel else []) + [f"{grey}{detail}</FONT>"]
+            rows = _size_rows(node) + _kernel_lines(node) + act + [f"{grey}{name}</FONT>"]
         else:
-            rows = ["dense", f"<B>{node.output.channels}</B>", f"{grey}{detail}</FONT>"]
+            rows = ["dense", f"<B>{node.output.channels}</B>"] + act + [f"{grey}{name}</FONT>"]
     cells = "".join(f"<TR><TD>{row}</TD></TR>" for row in rows)
-    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{cells}</TABLE>>'
+    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{cells}</TABLE>>'
 
 
 def _caption(net: Net, fig: Figure2) -> str:
@@ -144,12 +158,12 @@ def figure2_graph(net: Net, rankdir: str = "LR") -> graphviz.Digraph:
     tb = rankdir == "TB"
     fig = figure2_stages(net)
     g = graphviz.Digraph("figure2")
-    g.attr(rankdir=rankdir, newrank="true", nodesep="0.3", ranksep="0.3", splines="line",
+    g.attr(rankdir=rankdir, newrank="true", nodesep="0.12", ranksep="0.02", splines="line",
            fontname=styles.FONT, fontsize=BOX_POINTS, labelloc="b", label=_caption(net, fig),
            outputorder="edgesfirst")
     g.attr("node", fontname=styles.FONT, fontsize=BOX_POINTS, shape="box3d", style="filled",
-           color="#333333", margin="0.04,0.03")
-    g.attr("edge", fontname=styles.FONT, fontsize=LINK_POINTS, arrowsize="0.8")
+           color="#333333", margin="0.06,0.03")
+    g.attr("edge", fontname=styles.FONT, fontsize=LINK_POINTS, arrowsize="1.2")
 
     def add_node(sub: graphviz.Digraph, stage: Stage, fill: str) -> None:
         width, height = _stage_size(stage)
@@ -166,7 +180,7 @@ def figure2_graph(net: Net, rankdir: str = "LR") -> graphviz.Digraph:
         background, fill = styles.lane_colours(lane)
         with g.subgraph(name=f"cluster_gpu{lane}") as c:
             c.attr(label=f"GPU {lane}", labeljust="l", style="filled,rounded", color=background,
-                   fillcolor=background, fontsize="12", fontname=styles.FONT)
+                   fillcolor=background, fontsize=LANE_POINTS, fontname=styles.FONT)
             for stage in fig.stages:
                 if stage.lane == lane:
                     add_node(c, stage, fill)

@@ -7,7 +7,11 @@ import html
 
 from alexspec.layers import kind_of
 
-FONT = "Helvetica"
+# Arial, not Helvetica: graphviz hands "Helvetica" to pango as a generic sans (DejaVu Sans on Debian,
+# about 19% wider), so the layout's text widths did not match the Helvetica a viewer draws the SVG
+# with; "Arial" resolves to Liberation Sans on Linux (graphviz's recommended fonts-liberation2),
+# metric-compatible with what viewers use.
+FONT = "Arial"
 
 # Lane colours for Figure 2 (GPU 0, 1, ...): pale backgrounds and the box fills drawn on them.
 LANE_BACKGROUNDS = ("#EEF4FB", "#FDF1EC", "#EFF8EE", "#F6F0FA", "#FBF8E8", "#EDF7F7")

@@ -42,7 +42,7 @@ class _Norm(Layer, NeuronMixin, NormParams):
 
 
 @register("cmrnorm", arity=ONE, shape=_norm, params=NORM_PARAMS_KEYS,
-          drawing=Drawing("#7FC8F8", _details, lambda layer: f"response normalisation (n={layer.size})"),
+          drawing=Drawing("#7FC8F8", _details, lambda layer: f"LRN (n={layer.size})"),
           examples=[Example("type=cmrnorm\ninputs=in0\nchannels=16\nsize=5", (Shape(16, 8, 8),), "8x8x16")])
 class CrossMapNormLayer(_Norm):
     type: Literal["cmrnorm"]

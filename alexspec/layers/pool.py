@@ -51,7 +51,7 @@ def _cmpool(layer, ins: tuple[Shape, ...], out: list[Problem]) -> Result | None:
 @register("pool", arity=ONE, shape=_pool,
           drawing=Drawing("#FF9900",
                           lambda layer: [f"{layer.pool.upper()} {layer.size_x}x{layer.size_x} / stride {layer.stride}"],
-                          lambda layer: f"{layer.pool} pooling {layer.size_x}x{layer.size_x}, stride {layer.stride}"),
+                          lambda layer: f"{layer.pool} pooling {layer.size_x}x{layer.size_x} stride {layer.stride}"),
           examples=[Example("type=pool\ninputs=in0\npool=max\nsizeX=3\nstride=2\nchannels=16",
                             (Shape(16, 13, 13),), "6x6x16")])
 class PoolLayer(Layer, NeuronMixin):

@@ -148,6 +148,14 @@ def agree(ctx: ParallelContext, loss: float, top1: int, topk: int, images: int,
     return mean, int(round(float(t[1]))), int(round(float(t[2]))), int(round(float(t[3]))), bool(t[5] > 0)
 
 
+def any_asked(ctx: ParallelContext, asked: bool) -> bool:
+    """Whether any process was asked to stop (one all-reduce of one number, a collective): at
+    each batch of a validation pass, so that every process ends the pass at the same batch."""
+    t = torch.tensor([float(asked)], dtype=torch.float64)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=ctx.group)
+    return bool(t[0] > 0)
+
+
 def gather_objects(obj: object, ctx: ParallelContext) -> list:
     """Every process's `obj`, in rank order (a collective: every process must call it)."""
     out: list = [None] * ctx.world_size
