@@ -61,9 +61,15 @@ def _env_int(name: str, default: int) -> int:
                        where=name) from None
 
 
+def process_group_backend(device_type: str) -> str:
+    """gloo on the CPU; on GPUs nccl for the model's tensors and gloo for the CPU tensors of the
+    step's small collectives (`agree`, `any_asked`, the gathered objects), which nccl refuses."""
+    return "cpu:gloo,cuda:nccl" if device_type == "cuda" else "gloo"
+
+
 def setup(net: Net, devices: Devices = "auto", *, timeout_s: float = 300.0) -> ParallelContext:
     """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT), start the
-    process group (nccl on GPUs, gloo on the CPU), the one-dimensional device mesh, and pick this
+    process group (`process_group_backend`), the one-dimensional device mesh, and pick this
     process's devices.
 
     Without torchrun (no WORLD_SIZE, or 1) it is the single-process context: no process group,
@@ -85,7 +91,7 @@ def setup(net: Net, devices: Devices = "auto", *, timeout_s: float = 300.0) -> P
                        f"{n} processes, torchrun started {world}", where="WORLD_SIZE",
                        hint=f"torchrun --nproc-per-node {n} (or --nnodes/--nproc-per-node that multiply to {n})")
     devs, summary = process_devices(devices, n, local, world, per_gpu=hybrid)
-    backend = "nccl" if devs[0].type == "cuda" else "gloo"
+    backend = process_group_backend(devs[0].type)
     owns = False
     if not dist.is_initialized():
         if devs[0].type == "cuda":
