@@ -76,6 +76,100 @@ def test_sgd_refuses_momentum_that_is_not_a_list():
         sgd.load_state_dict({"velocity": (torch.zeros(3, 2), torch.zeros(2))})
 
 
+@dataclass
+class _PeriodRule(_Rule):
+    period: int = 1
+
+
+def _period_sgd(periods: tuple[int, ...]) -> tuple[PaperSGD, list[_PeriodRule]]:
+    eps = Schedule(kind="plateau", base=0.1, factor=10, max_drops=3)
+    rules = [_PeriodRule(torch.nn.Parameter(torch.full((2,), float(i + 1), dtype=torch.float64)),
+                         f"l{i}", "weight", eps, 0.9, 0.01, p) for i, p in enumerate(periods)]
+    return PaperSGD(rules), rules
+
+
+def _grads(steps: int, n: int) -> list[list[torch.Tensor | None]]:
+    g = torch.Generator().manual_seed(3)
+    out = [[torch.randn(2, generator=g, dtype=torch.float64) for _ in range(n)] for _ in range(steps)]
+    out[1][0] = None  # a minibatch where the first layer got no gradient
+    return out
+
+
+def _reference(periods: tuple[int, ...], grads) -> list[list[torch.Tensor]]:
+    """Plain loops of cuda-convnet's updatePeriod: sum P gradients, step with their mean."""
+    w = [torch.full((2,), float(i + 1), dtype=torch.float64) for i in range(len(periods))]
+    v = [torch.zeros(2, dtype=torch.float64) for _ in periods]
+    acc = [torch.zeros(2, dtype=torch.float64) for _ in periods]
+    seen = []
+    for step, gs in enumerate(grads, start=1):
+        for i, (p, g) in enumerate(zip(periods, gs)):
+            acc[i] = acc[i] + (0 if g is None else g)
+            if step % p == 0:
+                v[i] = 0.9 * v[i] - 0.01 * 0.1 * w[i] - 0.1 * acc[i] / p
+                w[i] = w[i] + v[i]
+                acc[i] = torch.zeros(2, dtype=torch.float64)
+        seen.append([x.clone() for x in w])
+    return seen
+
+
+def _steps(sgd: PaperSGD, rules, grads) -> list[list[torch.Tensor]]:
+    seen = []
+    for gs in grads:
+        for r, g in zip(rules, gs):
+            r.param.grad = g
+        sgd.step(0.0)
+        seen.append([r.param.detach().clone() for r in rules])
+    return seen
+
+
+def test_update_period_against_plain_loops_every_step():
+    periods = (3, 1, 2)  # a period rule first: the ones after it still update each minibatch
+    sgd, rules = _period_sgd(periods)
+    grads = _grads(7, 3)
+    for got, want in zip(_steps(sgd, rules, grads), _reference(periods, grads), strict=True):
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=0, atol=1e-12)
+
+
+def test_update_period_survives_a_checkpoint_mid_period():
+    periods = (3, 1, 2)
+    grads = _grads(7, 3)
+    sgd, rules = _period_sgd(periods)
+    _steps(sgd, rules, grads[:4])  # 4 minibatches: rule 0 holds one, rule 2 none
+    state = sgd.state_dict()
+    assert state["passes"] == 4 and state["accum"][1] is None
+    assert torch.equal(state["accum"][0], grads[3][0])
+    resumed, rules2 = _period_sgd(periods)
+    for r, r2 in zip(rules, rules2):
+        r2.param.data.copy_(r.param.detach())
+    resumed.load_state_dict(state)
+    assert resumed.passes == 4
+    for got, want in zip(_steps(resumed, rules2, grads[4:]), _reference(periods, grads)[4:], strict=True):
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=0, atol=1e-12)
+
+
+def test_a_net_without_update_periods_saves_no_accumulators():
+    sgd, _ = _period_sgd((1, 1))
+    assert set(sgd.state_dict()) == {"velocity", "names"}
+    assert sgd.accum == [None, None]
+    assert set(_period_sgd((1, 2))[0].state_dict()) == {"velocity", "names", "accum", "passes"}
+
+
+def test_accumulators_that_do_not_fit_are_left_alone():
+    sgd, _ = _period_sgd((2, 1, 3))
+    vel = [v.clone() for v in sgd.velocity]
+    sgd.load_state_dict({"velocity": vel, "accum": [torch.ones(2)], "passes": 5})  # another count
+    assert sgd.passes == 0 and torch.equal(sgd.accum[0], torch.zeros(2, dtype=torch.float64))
+    # a tensor where this net has none, None where it has one, another shape: each skipped
+    sgd.load_state_dict({"velocity": vel, "accum": [None, torch.ones(2), torch.ones(3)], "passes": 1})
+    assert sgd.passes == 1
+    assert torch.equal(sgd.accum[0], torch.zeros(2, dtype=torch.float64)) and sgd.accum[1] is None
+    assert torch.equal(sgd.accum[2], torch.zeros(2, dtype=torch.float64))
+    sgd.load_state_dict({"velocity": vel, "accum": [torch.ones(2), None, torch.ones(2)]})  # no passes
+    assert sgd.passes == 0 and torch.equal(sgd.accum[2], torch.ones(2, dtype=torch.float64))
+
+
 # ----------------------------------------------------------------------------- evaluate
 
 
