@@ -29,6 +29,22 @@ import time
 TIMEOUT_STATUS = 124  # like timeout(1): the child ran past its time
 
 
+class FastFirst:
+    """A pytest plugin: record each test's time (the warm-up), or run the tests fastest first
+    (each mutant), so that under `-x` a mutant that a quick test kills costs only that test."""
+
+    def __init__(self, seconds: dict[str, float] | None = None):
+        self.seconds = seconds
+        self.took: dict[str, float] = {}
+
+    def pytest_runtest_logreport(self, report) -> None:
+        self.took[report.nodeid] = self.took.get(report.nodeid, 0.0) + report.duration
+
+    def pytest_collection_modifyitems(self, session, config, items) -> None:
+        if self.seconds:  # a stable sort: equally quick tests keep their order
+            items.sort(key=lambda item: self.seconds.get(item.nodeid, 0.0))
+
+
 def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
     """One request: a JSON line and the client's stdout/stderr descriptors."""
     fds = array.array("i")
@@ -55,7 +71,7 @@ def _child(request: dict, fds: list[int]) -> None:
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
         import pytest_in
 
-        status = pytest_in.main([request["root"], *request["args"]])
+        status = pytest_in.main([request["root"], *request["args"]], plugins=[FastFirst(SECONDS)])
     except BaseException as exc:  # noqa: BLE001 - the status says what happened, the child exits here
         status = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 4
         if not isinstance(exc, SystemExit):
@@ -114,6 +130,9 @@ def _project_files(roots: list[str]) -> callable:
     return ours
 
 
+SECONDS: dict[str, float] = {}  # each test's time in the warm-up
+
+
 def _warm_up(root: str, args: list[str]) -> list[str]:
     """Run the tests once in a child; the names of the modules it imported that are not ours."""
     here = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -121,24 +140,26 @@ def _warm_up(root: str, args: list[str]) -> list[str]:
     pid = os.fork()
     if pid == 0:
         os.close(read)
-        status = 4
+        status, timing = 4, FastFirst()
         try:
             sys.path.insert(0, os.path.join(here, "scripts"))
             import pytest_in
 
-            status = pytest_in.main([root, *args])
+            timing = FastFirst()
+            status = pytest_in.main([root, *args], plugins=[timing])
         finally:
             ours = _project_files([root, here])
             names = [n for n, m in list(sys.modules.items()) if m is not None and not ours(n, m)]
             with os.fdopen(write, "w") as out:
-                json.dump({"status": status, "modules": names}, out)
+                json.dump({"status": status, "modules": names, "seconds": timing.took}, out)
             os._exit(0)
     os.close(write)
     with os.fdopen(read) as inp:
         got = json.load(inp)
     os.waitpid(pid, 0)
-    print(f"forkserver: warm-up tests exited {got['status']}, {len(got['modules'])} modules to preload",
-          file=sys.stderr)
+    print(f"forkserver: warm-up tests exited {got['status']} in {sum(got['seconds'].values()):.1f} s, "
+          f"{len(got['modules'])} modules to preload", file=sys.stderr)
+    SECONDS.update(got["seconds"])
     return got["modules"]
 
 

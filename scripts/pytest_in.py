@@ -52,8 +52,8 @@ class CopyFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
-def main(argv: list[str]) -> int:
-    """Run pytest on argv[1:] with alexspec imported from argv[0]."""
+def main(argv: list[str], plugins: list[object] | None = None) -> int:
+    """Run pytest on argv[1:] (with `plugins` registered) with alexspec imported from argv[0]."""
     root = Path(argv[0]).resolve()
     sys.meta_path.insert(0, CopyFinder(root))
     sys.path.insert(0, str(root))
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
     if not Path(alexspec.__file__).resolve().is_relative_to(root):
         print(f"alexspec imported from {alexspec.__file__}, not from {root}", file=sys.stderr)
         return 3
-    return int(pytest.main(argv[1:]))
+    return int(pytest.main(argv[1:], plugins=plugins))
 
 
 if __name__ == "__main__":
