@@ -5,7 +5,8 @@
 #   bash mutation/run.sh NAME            # NAME: mutation/NAME.toml; report mutation/results/NAME.txt
 #   SAMPLE=80 bash mutation/run.sh NAME  # a seeded random sample of 80 of the module's mutants
 #   RERUN=1 bash mutation/run.sh NAME    # the latest report's survivors again: NAME-rerunK.txt
-#   KEEP=DIR bash mutation/run.sh NAME   # work in DIR and keep it; run again to resume an exec
+#   KEEP=DIR bash mutation/run.sh NAME   # work in DIR and keep it; the same again resumes the run
+# Stopping `cosmic-ray exec` (kill its process) still writes the report of the mutants done.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 name="$1"
@@ -18,19 +19,22 @@ if [ -n "${KEEP:-}" ]; then
 else
     work="$(mktemp -d)"; trap '[ -z "$server" ] || kill "$server"; rm -rf "$work"' EXIT
 fi
-resume=""
-[ -f "$work/session.sqlite" ] && resume=1
-if [ -z "$resume" ]; then
+if [ -f "$work/session.sqlite" ]; then  # resume: undo the mutant a stopped exec left in place
+    cp -a "$work/.pristine/." "$work/"
+    resume=1
+else
+    resume=""
     mkdir -p "$work"
     (cd "$repo" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work")
     ln -s "$repo/.venv" "$work/.venv"
+    mkdir "$work/.pristine" && (cd "$work" && cp -a --parents alexspec compiler runtime .pristine/)
 fi
 cd "$work"
 mkdir -p "$repo/mutation/results"
 # The server warms up on the module's own test command (its pytest arguments after the socket).
 args="$("$bin/python" -c 'import sys, tomllib, shlex; c = tomllib.load(open(sys.argv[1], "rb"))["cosmic-ray"]["test-command"]; print(shlex.join(shlex.split(c)[5:]))' "mutation/$name.toml")"
 rm -f .forkserver.sock
-eval "\"$bin/python\" mutation/forkserver.py serve .forkserver.sock . $args" 2> forkserver.log &
+eval "\"$bin/python\" mutation/forkserver.py serve .forkserver.sock . $args" > forkserver.log 2>&1 &
 server=$!
 while [ ! -S .forkserver.sock ]; do
     kill -0 "$server" 2>/dev/null || { cat forkserver.log; exit 1; }
@@ -51,7 +55,7 @@ if [ -z "$resume" ]; then
 fi
 [ -f report.name ] && out="$repo/mutation/results/$(cat report.name).txt"
 start=$(date +%s)
-"$bin/cosmic-ray" exec "mutation/$name.toml" session.sqlite
+"$bin/cosmic-ray" exec "mutation/$name.toml" session.sqlite || echo "cosmic-ray exec stopped: the report has the mutants done"
 took=$(( $(date +%s) - start + $(cat exec.seconds 2>/dev/null || echo 0) ))
 echo "$took" > exec.seconds
 { echo "$(cat report.head), $took s"
