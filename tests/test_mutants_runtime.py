@@ -266,6 +266,31 @@ def test_evaluate_skips_an_undecodable_batch_and_reports_nothing_for_no_images()
     assert empty.images == 0 and all(math.isnan(v) for v in (empty.loss, empty.top1, empty.top5))
 
 
+def test_evaluate_reports_progress_per_decoded_batch_of_128_by_default():
+    """An undecodable batch reports no progress; a last batch of one image counts; the default
+    batch is the paper's 128; a pass over no image is one (centre) view of 0 images."""
+    from alexspec.runtime.evaluate import evaluate
+
+    model, split, aug, stats = _eval_setup(n=12)
+    seen: list[int] = []
+    evaluate(model, _Gappy(split, set(range(4, 8))), aug, stats, batch=4, progress=seen.append)
+    assert seen == [4, 8]
+    model, split, aug, stats = _eval_setup(n=257, s=8, i=8)
+    seen = []
+    got = evaluate(model, split, aug, stats, progress=seen.append)
+    assert seen == [128, 256, 257] and got.images == 257
+    empty = evaluate(model, _Gappy(split, set(range(257))), aug, stats)
+    assert (empty.images, empty.views) == (0, 1)
+
+
+def test_evaluate_takes_its_options_by_keyword_only():
+    from alexspec.runtime.evaluate import evaluate
+
+    model, split, aug, stats = _eval_setup(n=4)
+    with pytest.raises(TypeError):
+        evaluate(model, split, aug, stats, True)  # multiview=True must be named
+
+
 def test_evaluate_builds_no_autograd_graph():
     """Without `no_grad` a validation pass would keep every activation of a batch (memory)."""
     from alexspec.runtime.evaluate import evaluate
