@@ -168,6 +168,19 @@ def test_accumulators_that_do_not_fit_are_left_alone():
     assert torch.equal(sgd.accum[2], torch.zeros(2, dtype=torch.float64))
     sgd.load_state_dict({"velocity": vel, "accum": [torch.ones(2), None, torch.ones(2)]})  # no passes
     assert sgd.passes == 0 and torch.equal(sgd.accum[2], torch.ones(2, dtype=torch.float64))
+    sgd, _ = _period_sgd((2, 1, 3))
+    sgd.load_state_dict({"velocity": vel, "accum": [torch.ones(2), None, torch.ones(2), None], "passes": 5})
+    assert sgd.passes == 0 and torch.equal(sgd.accum[0], torch.zeros(2, dtype=torch.float64))  # longer
+    sgd.load_state_dict({"velocity": vel, "accum": [torch.ones(1), None, torch.ones(2)], "passes": 1})
+    assert torch.equal(sgd.accum[0], torch.zeros(2, dtype=torch.float64))  # (1,) would broadcast
+
+
+def test_accumulators_of_more_than_256_tensors_are_loaded():
+    """Counts compared by identity (`is`) break past the small ints Python caches."""
+    sgd, _ = _period_sgd((2,) * 300)
+    state = {"velocity": [v.clone() for v in sgd.velocity], "accum": [torch.ones(2)] * 300, "passes": 1}
+    sgd.load_state_dict(state)
+    assert sgd.passes == 1 and all(torch.equal(a, torch.ones(2, dtype=torch.float64)) for a in sgd.accum)
 
 
 # ----------------------------------------------------------------------------- evaluate
