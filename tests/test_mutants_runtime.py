@@ -3,6 +3,8 @@ checks a behaviour a caller or user sees that no other test pinned down."""
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -577,6 +579,46 @@ def test_a_failed_checkpoint_write_is_a_run_error_and_leaves_no_temporary(tmp_pa
         ckpt.save({"format": ckpt.FORMAT}, tmp_path, 1, keep=1)
     assert "ckpt-00000001.pt" in str(e.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("code,why,hint", [
+    (errno.ENOSPC, "no space left on device", "free some space (the previous checkpoints are intact)"),
+    (errno.EROFS, "read-only file system", None),  # errno above ENOSPC
+    (errno.EIO, "input/output error", None),  # errno below ENOSPC
+])
+def test_a_failed_write_names_its_cause_and_hints_only_for_a_full_disk(tmp_path, monkeypatch, code, why, hint):
+    from alexspec.runtime import checkpoint as ckpt
+
+    def fail(*a, **k):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(RunError) as e:
+        ckpt.atomic_save({"format": ckpt.FORMAT}, tmp_path / "c.pt")
+    assert (e.value.message, e.value.hint) == (f"cannot write checkpoint: {why}", hint)
+
+
+def test_the_content_hash_covers_every_field():
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = _plain_checkpoint()
+    h = ckpt.content_hash(c)
+    assert ckpt.content_hash({**c, ckpt.HASH_KEY: "anything"}) == h  # the hash itself is left out
+    for key in c:
+        assert ckpt.content_hash({**c, key: "changed"}) != h, key
+    assert ckpt.content_hash({**c, "zzz": 1}) != h  # a key sorting after the hash's own
+
+
+@pytest.mark.parametrize("loss,finite", [(1.5, True), (float("nan"), False), (float("inf"), False)])
+def test_validation_finite_reads_the_validation_at_the_checkpoints_step(tmp_path, loss, finite):
+    from alexspec.runtime import checkpoint as ckpt
+
+    test = {"kind": "test", "step": 5, "epoch": 0.5, "loss": loss, "top1": 0.5, "top5": 0.1,
+            "images": 8, "views": 1, "lr_drops": 0}
+    old = {**test, "step": 4, "loss": float("nan")}  # an earlier step's does not count
+    c = _plain_checkpoint()
+    c["history"] = [*c["history"], old, test]
+    assert ckpt.load_file(_write(tmp_path, c)).validation_finite is finite
 
 
 def test_scores_are_values():
