@@ -384,6 +384,40 @@ def test_training_batch_without_flips_or_noise_is_the_centred_crop():
     assert all(m or s for m, s in zip(mirrored, same)) and any(mirrored) and any(same)
 
 
+def test_a_training_batch_without_random_crops_takes_the_centre():
+    from alexspec.runtime.augment import Augment, DataStats
+
+    sp = _images(n=4, s=12)
+    st = DataStats(torch.zeros(3, 12, 12), torch.eye(3), torch.zeros(3))
+    got = Augment(12, 5, flip=False, color_noise=0.0, crop=False).train_batch(sp.images, st, torch.Generator())
+    assert torch.equal(got, sp.images[..., 3:8, 3:8].float())  # (12 - 5) // 2 = 3
+
+
+def test_no_colour_noise_draws_no_alphas():
+    """With colorNoise 0 the generator gives crop rows, crop columns and flips, nothing more."""
+    from alexspec.runtime.augment import Augment, DataStats
+
+    sp = _images(n=5, s=8)
+    st = DataStats(torch.zeros(3, 8, 8), torch.eye(3), torch.ones(3))
+    gen = torch.Generator().manual_seed(4)
+    Augment(8, 5, flip=True, color_noise=0.0).train_batch(sp.images, st, gen)
+    ref = torch.Generator().manual_seed(4)
+    torch.randint(0, 4, (5,), generator=ref), torch.randint(0, 4, (5,), generator=ref), torch.rand(5, generator=ref)
+    assert torch.equal(gen.get_state(), ref.get_state())
+
+
+def test_a_mean_image_larger_than_the_working_size_is_scaled_down():
+    import torch.nn.functional as F
+
+    from alexspec.runtime.augment import compute_stats
+
+    sp = _images(n=3, s=12)
+    st = compute_stats(sp, 8, "image")
+    want = F.interpolate(sp.images.double().mean(0, keepdim=True).float(), size=(8, 8), mode="bilinear",
+                         align_corners=False, antialias=True)[0]
+    assert st.mean.shape == (3, 8, 8) and torch.allclose(st.mean, want, atol=1e-4)
+
+
 def test_unreadable_statistics_and_a_crop_larger_than_the_image_are_errors():
     from alexspec.runtime.augment import Augment, compute_stats
 
@@ -596,6 +630,28 @@ def test_a_failed_write_names_its_cause_and_hints_only_for_a_full_disk(tmp_path,
     with pytest.raises(RunError) as e:
         ckpt.atomic_save({"format": ckpt.FORMAT}, tmp_path / "c.pt")
     assert (e.value.message, e.value.hint) == (f"cannot write checkpoint: {why}", hint)
+
+
+def test_a_failed_write_without_an_os_error_says_what_torch_said(tmp_path, monkeypatch):
+    from alexspec.runtime import checkpoint as ckpt
+
+    def fail(*a, **k):
+        raise RuntimeError("unexpected pos 64\nmore")
+
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(RunError) as e:
+        ckpt.atomic_save({"format": ckpt.FORMAT}, tmp_path / "c.pt")
+    assert (e.value.message, e.value.hint) == ("cannot write checkpoint: unexpected pos 64", None)
+
+
+@pytest.mark.parametrize("key", ["img_size", "inner_size"])
+def test_a_checkpoint_without_the_crop_sizes_is_refused(tmp_path, key):
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = _plain_checkpoint()
+    c["settings"] = {**c["settings"], key: None}
+    with pytest.raises(RunError, match=f"has no 'settings.{key}'"):
+        ckpt.load_file(_write(tmp_path, c))
 
 
 def test_the_content_hash_covers_every_field():
