@@ -418,6 +418,17 @@ def test_a_mean_image_larger_than_the_working_size_is_scaled_down():
     assert st.mean.shape == (3, 8, 8) and torch.allclose(st.mean, want, atol=1e-4)
 
 
+def test_compute_stats_reads_the_mean_kind_by_value_and_options_by_keyword():
+    from alexspec.runtime.augment import compute_stats
+
+    sp = _images(n=3, s=8)
+    kind = "".join(["ima", "ge"])  # a string built at run time, as one read from a file is
+    st = compute_stats(sp, 8, kind)
+    assert torch.allclose(st.mean, sp.images.double().mean(0).float())
+    with pytest.raises(TypeError):
+        compute_stats(sp, 8, "image", 100)  # max_images must be named
+
+
 def test_unreadable_statistics_and_a_crop_larger_than_the_image_are_errors():
     from alexspec.runtime.augment import Augment, compute_stats
 
@@ -652,6 +663,37 @@ def test_a_checkpoint_without_the_crop_sizes_is_refused(tmp_path, key):
     c["settings"] = {**c["settings"], key: None}
     with pytest.raises(RunError, match=f"has no 'settings.{key}'"):
         ckpt.load_file(_write(tmp_path, c))
+
+
+def test_the_content_hash_is_sha256_of_the_documented_canonical_form():
+    """Dicts as D<n> and their items in key order, lists as L<n>, tensors as T<dtype><shape> and
+    their bytes, other values as `type:repr;`: a checkpoint of this FORMAT written by another
+    alexspec version has the same hash."""
+    import hashlib
+
+    from alexspec.runtime import checkpoint as ckpt
+
+    t = torch.tensor([1, -2], dtype=torch.int8)
+    payload = {"xs": [1, 2.5], "format": 3, "t": t, ckpt.HASH_KEY: "old"}
+    want = hashlib.sha256(b"".join([
+        b"D3",
+        b"str:'format';", b"int:3;",
+        b"str:'t';", b"Ttorch.int8(2,)", bytes([1, 254]),
+        b"str:'xs';", b"L2", b"int:1;", b"float:2.5;",
+    ])).hexdigest()
+    assert ckpt.content_hash(payload) == want
+
+
+def test_only_a_checkpoint_of_another_format_hints_at_a_new_run(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    torch.save([1, 2], tmp_path / "x.pt")
+    with pytest.raises(RunError) as e:
+        ckpt.read(tmp_path / "x.pt")
+    assert e.value.hint is None
+    with pytest.raises(RunError) as e:
+        ckpt.read(_write(tmp_path, {"format": ckpt.FORMAT + 1}, "y.pt"))
+    assert e.value.hint == "start a new run"
 
 
 def test_the_content_hash_covers_every_field():
