@@ -696,6 +696,27 @@ def test_only_a_checkpoint_of_another_format_hints_at_a_new_run(tmp_path):
     assert e.value.hint == "start a new run"
 
 
+@pytest.mark.parametrize("text,says", [
+    ("invalid load key, 'x'.", "(UnpicklingError: invalid load key, 'x'.); the file is truncated or damaged"),
+    ("Weights only load failed", "refused: the file holds Python objects"),
+    ("use weights_only=False", "refused: the file holds Python objects"),
+])
+def test_an_unpickling_error_is_damage_unless_it_is_torchs_weights_only_refusal(tmp_path, monkeypatch, text, says):
+    import pickle
+
+    from alexspec.runtime import checkpoint as ckpt
+
+    (tmp_path / "c.pt").write_bytes(b"x")
+
+    def fail(*a, **k):
+        raise pickle.UnpicklingError(text)
+
+    monkeypatch.setattr(torch, "load", fail)
+    with pytest.raises(RunError) as e:
+        ckpt.read(tmp_path / "c.pt")
+    assert says in e.value.message
+
+
 def test_the_content_hash_covers_every_field():
     from alexspec.runtime import checkpoint as ckpt
 
