@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -715,6 +716,43 @@ def test_an_unpickling_error_is_damage_unless_it_is_torchs_weights_only_refusal(
     with pytest.raises(RunError) as e:
         ckpt.read(tmp_path / "c.pt")
     assert says in e.value.message
+
+
+def test_a_name_with_more_after_the_step_is_not_a_checkpoint_step():
+    from alexspec.runtime import checkpoint as ckpt
+
+    assert ckpt.checkpoint_step(Path("d/ckpt-00000007.pt")) == 7
+    assert ckpt.checkpoint_step(Path("d/ckpt-00000005-copy.pt")) is None
+
+
+def test_saving_survives_an_old_checkpoint_deleted_meanwhile(tmp_path, monkeypatch):
+    """Another process (a second run's clean-up) may delete an old checkpoint first."""
+    from alexspec.runtime import checkpoint as ckpt
+
+    listed = ckpt.list_checkpoints
+    monkeypatch.setattr(ckpt, "list_checkpoints", lambda d: [Path(d) / "ckpt-00000001.pt", *listed(d)])
+    path = ckpt.save({"format": ckpt.FORMAT}, tmp_path, 2, keep=1)
+    assert path.is_file()
+
+
+def test_an_older_format_and_a_dict_without_one_are_refused(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    with pytest.raises(RunError, match=f"a checkpoint of format {ckpt.FORMAT - 1}; this alexspec reads"):
+        ckpt.read(_write(tmp_path, {"format": ckpt.FORMAT - 1}, "old.pt"))
+    torch.save({"step": 1}, tmp_path / "none.pt")
+    with pytest.raises(RunError, match="not an alexspec checkpoint"):
+        ckpt.read(tmp_path / "none.pt")
+
+
+@pytest.mark.parametrize("stored", ["0" * 64, "f" * 64])
+def test_a_hash_above_or_below_the_contents_is_refused(tmp_path, stored):
+    from alexspec.runtime import checkpoint as ckpt
+
+    obj = {"format": ckpt.FORMAT, "step": 3}
+    torch.save({**obj, ckpt.HASH_KEY: stored}, tmp_path / "c.pt")
+    with pytest.raises(RunError, match="does not match its hash"):
+        ckpt.read(tmp_path / "c.pt")
 
 
 def test_the_content_hash_covers_every_field():
