@@ -394,6 +394,15 @@ def test_a_training_batch_without_random_crops_takes_the_centre():
     assert torch.equal(got, sp.images[..., 3:8, 3:8].float())  # (12 - 5) // 2 = 3
 
 
+def test_grey_images_stay_grey_with_colour_noise_on():
+    from alexspec.runtime.augment import Augment, DataStats
+
+    sp = _images(n=3, c=1, s=6)
+    st = DataStats(torch.zeros(1, 6, 6), torch.eye(3), torch.ones(3))
+    got = Augment(6, 6, flip=False, color_noise=0.5).train_batch(sp.images, st, torch.Generator())
+    assert torch.equal(got, sp.images.float())  # (3, 1, 6, 6): no colour shift on one channel
+
+
 def test_no_colour_noise_draws_no_alphas():
     """With colorNoise 0 the generator gives crop rows, crop columns and flips, nothing more."""
     from alexspec.runtime.augment import Augment, DataStats
@@ -753,6 +762,97 @@ def test_a_hash_above_or_below_the_contents_is_refused(tmp_path, stored):
     torch.save({**obj, ckpt.HASH_KEY: stored}, tmp_path / "c.pt")
     with pytest.raises(RunError, match="does not match its hash"):
         ckpt.read(tmp_path / "c.pt")
+
+
+def test_a_checkpoint_reads_and_writes_format_2(tmp_path):
+    """docs/runtime.md's format 2 (content hash, full settings, class names): a file of this
+    format written by another version must load, so the number cannot drift."""
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = ckpt.load_file(_write(tmp_path, {**_plain_checkpoint(), "format": 2}))
+    assert c.step == 5 and ckpt.FORMAT == 2
+
+
+def test_validation_finite_at_a_step_past_256(tmp_path):
+    """Steps compared by identity (`is`) would match only below 257 (CPython's cached ints)."""
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = _plain_checkpoint(step=1000)
+    c["history"] = [{"kind": "test", "step": 1000, "epoch": 9.0, "loss": float("nan"), "top1": 0.5,
+                     "top5": 0.1, "images": 8, "views": 1, "lr_drops": 0}]
+    assert ckpt.load_file(_write(tmp_path, c, "ckpt-00001000.pt")).validation_finite is False
+
+
+def test_of_two_bad_settings_the_first_is_named(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = _plain_checkpoint()
+    c["settings"] = {**c["settings"], "mini": "y", "flip": "x"}
+    with pytest.raises(RunError, match="field 'settings.mini' is invalid"):
+        ckpt.load_file(_write(tmp_path, c))
+
+
+def test_arch_diff_names_a_change_either_way_with_everything_after_the_name():
+    from alexspec.runtime.checkpoint import arch_diff
+
+    assert arch_diff(["conv1: conv 5x5"], ["conv1: conv 3x3"]) == ["conv1: conv 5x5  ->  conv 3x3"]
+    assert arch_diff(["fc: fc 10"], ["fc: fc 10: relu"]) == ["fc: fc 10  ->  fc 10: relu"]
+
+
+def test_an_equal_architecture_hash_resumes():
+    """Equal hashes computed apart (distinct string objects) are the same architecture."""
+    from types import SimpleNamespace
+
+    from alexspec.runtime import checkpoint as ckpt
+
+    saved = SimpleNamespace(arch_hash="".join(["ab", "cd"]), arch=("x: y",))
+    ckpt.check_architecture(saved, SimpleNamespace(architecture_hash="".join(["abc", "d"]), nodes=[]), "a.cfg")
+
+
+def test_a_directory_that_cannot_be_opened_for_its_fsync_still_saves(tmp_path, monkeypatch):
+    from alexspec.runtime import checkpoint as ckpt
+
+    real_open = os.open
+
+    def no_dirs(path, flags, *a, **k):
+        if Path(path).is_dir():
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *a, **k)
+
+    monkeypatch.setattr(os, "open", no_dirs)
+    ckpt.atomic_save({"format": ckpt.FORMAT}, tmp_path / "c.pt")
+    assert (tmp_path / "c.pt").is_file()
+
+
+def test_a_full_disk_while_torch_writes_is_named(tmp_path, monkeypatch):
+    """torch.save reports a failed write as its own RuntimeError; the OSError behind it is the
+    message the user must read."""
+    from alexspec.runtime import checkpoint as ckpt
+
+    class Full:
+        def __init__(self, path):
+            self.f, self.writes = open(path, "wb"), 0
+
+        def write(self, b):  # the first writes fit; torch then wraps the error of a later one
+            self.writes += 1
+            if self.writes > 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(b)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    monkeypatch.setattr(ckpt, "_open_for_write", Full)
+    with pytest.raises(RunError) as e:
+        ckpt.atomic_save({"format": ckpt.FORMAT, "w": torch.ones(4)}, tmp_path / "c.pt")
+    assert e.value.message == "cannot write checkpoint: no space left on device"
+    assert e.value.hint == "free some space (the previous checkpoints are intact)"
 
 
 def test_the_content_hash_covers_every_field():
