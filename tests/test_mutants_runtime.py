@@ -707,7 +707,7 @@ def test_only_a_checkpoint_of_another_format_hints_at_a_new_run(tmp_path):
 
 
 @pytest.mark.parametrize("text,says", [
-    ("invalid load key, 'x'.", "(UnpicklingError: invalid load key, 'x'.); the file is truncated or damaged"),
+    ("invalid load key, 'x'.\nmore", "(UnpicklingError: invalid load key, 'x'.); the file is truncated or damaged"),
     ("Weights only load failed", "refused: the file holds Python objects"),
     ("use weights_only=False", "refused: the file holds Python objects"),
 ])
@@ -807,6 +807,29 @@ def test_an_equal_architecture_hash_resumes():
 
     saved = SimpleNamespace(arch_hash="".join(["ab", "cd"]), arch=("x: y",))
     ckpt.check_architecture(saved, SimpleNamespace(architecture_hash="".join(["abc", "d"]), nodes=[]), "a.cfg")
+    for other in ("abcc", "abce"):  # a hash sorting before or after the saved one
+        with pytest.raises(RunError, match="architecture differs"):
+            ckpt.check_architecture(saved, SimpleNamespace(architecture_hash=other, nodes=[]), "a.cfg")
+
+
+def test_train_state_is_a_value():
+    import dataclasses
+
+    from alexspec.runtime import checkpoint as ckpt
+
+    st = ckpt.TrainState(5, 1, 2, 0, {"drops": 1, "best": 3.0, "since": 0.0}, 100)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        st.step = 6
+
+
+def test_rng_state_holds_cuda_states_exactly_when_cuda_is_there(monkeypatch):
+    from alexspec.runtime import checkpoint as ckpt
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert set(ckpt.rng_state({})) == {"torch", "gens"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [torch.ones(2, dtype=torch.uint8)])
+    assert [s.tolist() for s in ckpt.rng_state({})["cuda"]] == [[1, 1]]
 
 
 def test_a_directory_that_cannot_be_opened_for_its_fsync_still_saves(tmp_path, monkeypatch):
