@@ -3,6 +3,7 @@ checks a behaviour a caller or user sees that no other test pinned down."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 from dataclasses import dataclass
@@ -403,6 +404,21 @@ def test_grey_images_stay_grey_with_colour_noise_on():
     assert torch.equal(got, sp.images.float())  # (3, 1, 6, 6): no colour shift on one channel
 
 
+def test_random_crops_cover_every_offset_of_a_larger_image():
+    from alexspec.runtime.augment import Augment, DataStats
+
+    sp = _images(n=6, s=12)
+    st = DataStats(torch.zeros(3, 12, 12), torch.eye(3), torch.zeros(3))
+    aug = Augment(12, 5, flip=False, color_noise=0.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        aug.flip = True  # a value: the pipeline's settings cannot drift during a run
+    got = aug.train_batch(sp.images, st, torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(2)
+    oy, ox = torch.randint(0, 8, (6,), generator=g), torch.randint(0, 8, (6,), generator=g)  # 12 - 5 + 1
+    want = torch.stack([sp.images[k, :, oy[k]:oy[k] + 5, ox[k]:ox[k] + 5] for k in range(6)]).float()
+    assert torch.equal(got, want)
+
+
 def test_no_colour_noise_draws_no_alphas():
     """With colorNoise 0 the generator gives crop rows, crop columns and flips, nothing more."""
     from alexspec.runtime.augment import Augment, DataStats
@@ -435,6 +451,11 @@ def test_compute_stats_reads_the_mean_kind_by_value_and_options_by_keyword():
     kind = "".join(["ima", "ge"])  # a string built at run time, as one read from a file is
     st = compute_stats(sp, 8, kind)
     assert torch.allclose(st.mean, sp.images.double().mean(0).float())
+    st = compute_stats(sp, 8, "".join(["chan", "nel"]))
+    assert torch.allclose(st.mean, sp.images.double().mean((0, 2, 3))[:, None, None].float().expand(3, 8, 8))
+    big = _images(n=20, s=4)
+    assert torch.equal(compute_stats(big, 4, "image", max_images=5).mean,
+                       compute_stats(big, 4, "image", max_images=5, seed=0).mean)  # the default seed is 0
     with pytest.raises(TypeError):
         compute_stats(sp, 8, "image", 100)  # max_images must be named
 
