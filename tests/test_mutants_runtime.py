@@ -899,6 +899,49 @@ def test_a_full_disk_while_torch_writes_is_named(tmp_path, monkeypatch):
     assert e.value.hint == "free some space (the previous checkpoints are intact)"
 
 
+def test_data_info_is_a_value_and_saving_makes_missing_directories(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ckpt.DataInfo("cifar-10", "d/", ("a",)).name = "x"
+    ckpt.atomic_save({"format": ckpt.FORMAT}, tmp_path / "a" / "b" / "c.pt")
+    assert ckpt.read(tmp_path / "a" / "b" / "c.pt")["format"] == ckpt.FORMAT
+
+
+def test_a_directory_fsync_the_filesystem_refuses_still_saves(tmp_path, monkeypatch):
+    import stat
+
+    from alexspec.runtime import checkpoint as ckpt
+
+    real_fsync = os.fsync
+
+    def no_dir_fsync(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", no_dir_fsync)
+    ckpt.atomic_save({"format": ckpt.FORMAT}, tmp_path / "c.pt")
+    assert (tmp_path / "c.pt").is_file()
+
+
+def test_remove_temporaries_deletes_what_it_can_and_names_it(tmp_path, monkeypatch):
+    from alexspec.runtime import checkpoint as ckpt
+
+    for name in ("ckpt-00000001.pt.tmp-11", "ckpt-00000002.pt.tmp-12", "ckpt-00000002.pt"):
+        (tmp_path / name).write_bytes(b"x")
+    real_unlink = Path.unlink
+
+    def busy(self, *a, **k):
+        if self.name.endswith("tmp-11"):
+            raise PermissionError(13, "Permission denied")
+        return real_unlink(self, *a, **k)
+
+    monkeypatch.setattr(Path, "unlink", busy)
+    assert ckpt.remove_temporaries(tmp_path) == [tmp_path / "ckpt-00000002.pt.tmp-12"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-00000001.pt.tmp-11", "ckpt-00000002.pt"]
+
+
 def test_the_content_hash_covers_every_field():
     from alexspec.runtime import checkpoint as ckpt
 
