@@ -906,6 +906,9 @@ def test_data_info_is_a_value_and_saving_makes_missing_directories(tmp_path):
         ckpt.DataInfo("cifar-10", "d/", ("a",)).name = "x"
     ckpt.atomic_save({"format": ckpt.FORMAT}, tmp_path / "a" / "b" / "c.pt")
     assert ckpt.read(tmp_path / "a" / "b" / "c.pt")["format"] == ckpt.FORMAT
+    loaded = ckpt.load_file(_write(tmp_path, _plain_checkpoint()))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loaded.step = 6
 
 
 def test_a_directory_fsync_the_filesystem_refuses_still_saves(tmp_path, monkeypatch):
