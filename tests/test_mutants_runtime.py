@@ -419,6 +419,17 @@ def test_random_crops_cover_every_offset_of_a_larger_image():
     assert torch.equal(got, want)
 
 
+def test_stats_skip_an_unreadable_chunk_and_read_the_rest():
+    from alexspec.runtime.augment import DataStats, compute_stats
+
+    sp = _images(n=9, s=4)
+    got = compute_stats(_Gappy(sp, {0, 1, 2}), 4, "image", batch=3)  # the first chunk unreadable
+    assert torch.allclose(got.mean, sp.images[3:].double().mean(0).float())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.mean = torch.zeros(3, 4, 4)
+    assert isinstance(got, DataStats)
+
+
 def test_no_colour_noise_draws_no_alphas():
     """With colorNoise 0 the generator gives crop rows, crop columns and flips, nothing more."""
     from alexspec.runtime.augment import Augment, DataStats
