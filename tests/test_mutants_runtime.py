@@ -430,6 +430,15 @@ def test_stats_skip_an_unreadable_chunk_and_read_the_rest():
     assert isinstance(got, DataStats)
 
 
+def test_the_centre_view_of_a_larger_image():
+    from alexspec.runtime.augment import Augment, DataStats
+
+    sp = _images(n=2, s=12)
+    st = DataStats(torch.zeros(3, 12, 12), torch.eye(3), torch.zeros(3))
+    got = Augment(12, 5).views(sp.images, st, multiview=False)
+    assert torch.equal(got, sp.images[None, ..., 3:8, 3:8].float())  # (12 - 5) // 2 = 3
+
+
 def test_no_colour_noise_draws_no_alphas():
     """With colorNoise 0 the generator gives crop rows, crop columns and flips, nothing more."""
     from alexspec.runtime.augment import Augment, DataStats
@@ -829,6 +838,7 @@ def test_arch_diff_names_a_change_either_way_with_everything_after_the_name():
 
     assert arch_diff(["conv1: conv 5x5"], ["conv1: conv 3x3"]) == ["conv1: conv 5x5  ->  conv 3x3"]
     assert arch_diff(["fc: fc 10"], ["fc: fc 10: relu"]) == ["fc: fc 10  ->  fc 10: relu"]
+    assert arch_diff(["fc: fc 10"], ["".join(["fc: ", "fc 10"])]) == []  # equal lines built apart
 
 
 def test_an_equal_architecture_hash_resumes():
