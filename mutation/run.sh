@@ -15,9 +15,9 @@ out="$repo/mutation/results/$name.txt"
 commit="$(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- alexspec compiler runtime tests || echo ' + uncommitted')"
 server=""
 if [ -n "${KEEP:-}" ]; then
-    work="$KEEP"; trap '[ -z "$server" ] || kill "$server"' EXIT
+    work="$KEEP"; trap '[ -z "$server" ] || kill -KILL "$server"' EXIT
 else
-    work="$(mktemp -d)"; trap '[ -z "$server" ] || kill "$server"; rm -rf "$work"' EXIT
+    work="$(mktemp -d)"; trap '[ -z "$server" ] || kill -KILL "$server"; rm -rf "$work"' EXIT
 fi
 if [ -f "$work/session.sqlite" ]; then  # resume: undo the mutant a stopped exec left in place
     cp -a "$work/.pristine/." "$work/"
@@ -34,7 +34,7 @@ mkdir -p "$repo/mutation/results"
 # The server warms up on the module's own test command (its pytest arguments after the socket).
 args="$("$bin/python" -c 'import sys, tomllib, shlex; c = tomllib.load(open(sys.argv[1], "rb"))["cosmic-ray"]["test-command"]; print(shlex.join(shlex.split(c)[5:]))' "mutation/$name.toml")"
 rm -f .forkserver.sock
-eval "\"$bin/python\" mutation/forkserver.py serve .forkserver.sock . $args" > forkserver.log 2>&1 &
+eval "exec \"$bin/python\" mutation/forkserver.py serve .forkserver.sock . $args" > forkserver.log 2>&1 &  # exec: $! is the server
 server=$!
 while [ ! -S .forkserver.sock ]; do
     kill -0 "$server" 2>/dev/null || { cat forkserver.log; exit 1; }
