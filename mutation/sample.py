@@ -2,6 +2,7 @@
 
     python mutation/sample.py SESSION N [SEED]          # a seeded random sample of N mutants
     python mutation/sample.py SESSION --survivors REPORT  # only the mutants REPORT says survived
+                                                          # and equivalent.txt does not list
 
 REPORT is a `cr-report` text (mutation/results/NAME.txt); a mutant is named there by module,
 operator and occurrence, which `cosmic-ray init` gives again for the same source text.
@@ -37,7 +38,10 @@ def _keep(db: sqlite3.Connection, keep: set[str]) -> None:
 def main(argv: list[str]) -> None:
     db = sqlite3.connect(argv[0])
     if argv[1] == "--survivors":
-        want = survivors(Path(argv[2]))
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from table import listed
+
+        want = survivors(Path(argv[2])) - listed("equivalent.txt")  # nothing to learn from those
         rows = db.execute("SELECT job_id, module_path, operator_name, occurrence FROM mutation_specs")
         keep = {j for j, mod, op, occ in rows if (mod, op, occ) in want}
         if len(keep) != len(want):

@@ -2,10 +2,12 @@
 
     .venv/bin/python mutation/table.py
 
-Per module: the mutants run (all, or a seeded sample), killed by the tests of the first run,
-survivors killed by tests added afterwards (the `-rerunK` reports) or, listed in
-killed_by_hand.txt, by a test outside the module's run, survivors left, of those the
-equivalent ones (listed with a reason in equivalent.txt), and the score: killed / non-equivalent.
+Per module (mutation/results/NAME.txt, one `mutation/run.sh NAME` over the whole module): the
+mutants cosmic-ray made, how many of them were run (all, unless the run was stopped: then the
+first N of its random job order), killed by the tests of that run, survivors killed by tests
+added afterwards (the `NAME-rerunK.txt` reports) or, listed in killed_by_hand.txt, by a test
+outside the module's run, survivors left, of those the equivalent ones (listed with a reason in
+equivalent.txt), and the score: killed / non-equivalent, over the mutants run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from sample import ENTRY  # noqa: E402
 
-NAMES = ("sgd", "augment", "evaluate", "shapes", "check", "checkpoint", "compiler")
+NAMES = ("evaluate", "sgd", "checkpoint", "augment", "check", "shapes", "compiler")
 
 
 def outcomes(report: Path) -> dict[tuple[str, str, int], str]:
@@ -37,32 +39,40 @@ def listed(file: str) -> set[tuple[str, str, int]]:
     return out
 
 
+def row(name: str, eq: set, by_hand: set) -> str | None:
+    """One module's table row, or None when it has no report."""
+    first = HERE / "results" / f"{name}.txt"
+    if not first.is_file():
+        return None
+    text = first.read_text()
+    head = text.splitlines()[0]
+    commit = re.search(r"commit (\w+)", head)[1]
+    total = int(re.search(r"^total jobs: (\d+)", text, re.M)[1])
+    o = outcomes(first)
+    later: dict[tuple[str, str, int], str] = {}  # killed in any rerun counts
+    for rerun in sorted((HERE / "results").glob(f"{name}-rerun*.txt")):
+        for k, v in outcomes(rerun).items():
+            later[k] = v if later.get(k) in (None, "SURVIVED") else later[k]
+    killed = sum(v != "SURVIVED" for v in o.values())  # killed, or the test run failed/timed out
+    survivors = [k for k, v in o.items() if v == "SURVIVED"]
+    newly = sum(later.get(k) not in (None, "SURVIVED") or k in by_hand for k in survivors)
+    left = [k for k in survivors if later.get(k) in (None, "SURVIVED") and k not in by_hand]
+    equiv = sum(k in eq for k in left)
+    non_eq = len(o) - equiv
+    score = (killed + newly) / non_eq if non_eq else 1.0
+    run = f"{len(o)}" if len(o) == total else f"{len(o)} (stopped: {len(o) / total:.0%}, random order)"
+    return f"| {name} | {commit} | {total} | {run} | {killed} | {newly} | {len(left)} | {equiv} | {score:.1%} |"
+
+
 def main() -> None:
     eq, by_hand = listed("equivalent.txt"), listed("killed_by_hand.txt")
-    print("| module | measured on | mutants | killed | killed later (new tests, reruns) | survived | equivalent "
-          "| score (killed / non-equivalent) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| module | measured on | mutants | run | killed | killed later (new tests, reruns) | survived "
+          "| equivalent | score (killed / non-equivalent) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in NAMES:
-        first = HERE / "results" / f"{name}.txt"
-        if not first.is_file():
-            continue
-        head = first.read_text().splitlines()[0]
-        commit = re.search(r"commit (\w+)", head)[1]
-        sample = re.search(r"sample (\S+?),", head)[1]
-        o = outcomes(first)
-        later: dict[tuple[str, str, int], str] = {}  # killed in any rerun counts
-        for rerun in sorted((HERE / "results").glob(f"{name}-rerun*.txt")):
-            for k, v in outcomes(rerun).items():
-                later[k] = v if later.get(k) in (None, "SURVIVED") else later[k]
-        killed = sum(v != "SURVIVED" for v in o.values())  # killed, or the test run failed/timed out
-        survivors = [k for k, v in o.items() if v == "SURVIVED"]
-        newly = sum(later.get(k) not in (None, "SURVIVED") or k in by_hand for k in survivors)
-        left = [k for k in survivors if later.get(k) in (None, "SURVIVED") and k not in by_hand]
-        equiv = sum(k in eq for k in left)
-        non_eq = len(o) - equiv
-        score = (killed + newly) / non_eq if non_eq else 1.0
-        what = f"{len(o)}" + ("" if sample == "all" else f" (sample of the module's mutants, seed 12)")
-        print(f"| {name} | {commit} | {what} | {killed} | {newly} | {len(left)} | {equiv} | {score:.0%} |")
+        line = row(name, eq, by_hand)
+        if line:
+            print(line)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ The installed (editable) alexspec points at one working tree; a copy (where `scr
 plants a bug, or where the mutation tool mutates a file) must be imported instead. A finder put
 first on `sys.meta_path` maps `alexspec`, `alexspec.compiler` and `alexspec.runtime` to ROOT's
 `alexspec/`, `compiler/` and `runtime/` (pyproject.toml's package-dir). Tests that start a new
-Python process import the installed package, not the copy.
+Python process import the installed package, not the copy. The copy's modules are always
+compiled from their source, never from a `.pyc`: a mutation tool rewrites a file many times a
+second, faster than the `.pyc`'s one-second time stamp can tell apart.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from pathlib import Path
 PACKAGES = {"alexspec": "alexspec", "alexspec.compiler": "compiler", "alexspec.runtime": "runtime"}
 
 
+class SourceLoader(importlib.machinery.SourceFileLoader):
+    """Compile from the source every time, and write no `.pyc`."""
+
+    def get_code(self, fullname):
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
 class CopyFinder(importlib.abc.MetaPathFinder):
     """Import the alexspec packages from `root` (a copy of the repository)."""
 
@@ -29,16 +38,22 @@ class CopyFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         if fullname in self.dirs:
             d = self.dirs[fullname]
+            init = str(d / "__init__.py")
             return importlib.util.spec_from_file_location(
-                fullname, d / "__init__.py", submodule_search_locations=[str(d)])
+                fullname, init, loader=SourceLoader(fullname, init), submodule_search_locations=[str(d)])
         parent = fullname.rpartition(".")[0]
+        spec = None
         if parent in self.dirs:
-            return importlib.machinery.PathFinder.find_spec(fullname, [str(self.dirs[parent])])
-        return None
+            spec = importlib.machinery.PathFinder.find_spec(fullname, [str(self.dirs[parent])])
+        elif parent.split(".")[0] == "alexspec" and parent in sys.modules:  # a deeper subpackage
+            spec = importlib.machinery.PathFinder.find_spec(fullname, sys.modules[parent].__path__)
+        if spec is not None and isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            spec.loader = SourceLoader(fullname, spec.origin)
+        return spec
 
 
-def main(argv: list[str]) -> int:
-    """Run pytest on argv[1:] with alexspec imported from argv[0]."""
+def main(argv: list[str], plugins: list[object] | None = None) -> int:
+    """Run pytest on argv[1:] (with `plugins` registered) with alexspec imported from argv[0]."""
     root = Path(argv[0]).resolve()
     sys.meta_path.insert(0, CopyFinder(root))
     sys.path.insert(0, str(root))
@@ -49,7 +64,7 @@ def main(argv: list[str]) -> int:
     if not Path(alexspec.__file__).resolve().is_relative_to(root):
         print(f"alexspec imported from {alexspec.__file__}, not from {root}", file=sys.stderr)
         return 3
-    return int(pytest.main(argv[1:]))
+    return int(pytest.main(argv[1:], plugins=plugins))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,11 @@ checks a behaviour a caller or user sees that no other test pinned down."""
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -74,6 +78,113 @@ def test_sgd_refuses_momentum_that_is_not_a_list():
     sgd, w, b = _sgd()
     with pytest.raises(ValueError, match=r"^checkpoint has no list of momentum tensors, the model 2$"):
         sgd.load_state_dict({"velocity": (torch.zeros(3, 2), torch.zeros(2))})
+
+
+@dataclass
+class _PeriodRule(_Rule):
+    period: int = 1
+
+
+def _period_sgd(periods: tuple[int, ...]) -> tuple[PaperSGD, list[_PeriodRule]]:
+    eps = Schedule(kind="plateau", base=0.1, factor=10, max_drops=3)
+    rules = [_PeriodRule(torch.nn.Parameter(torch.full((2,), float(i + 1), dtype=torch.float64)),
+                         f"l{i}", "weight", eps, 0.9, 0.01, p) for i, p in enumerate(periods)]
+    return PaperSGD(rules), rules
+
+
+def _grads(steps: int, n: int) -> list[list[torch.Tensor | None]]:
+    g = torch.Generator().manual_seed(3)
+    out = [[torch.randn(2, generator=g, dtype=torch.float64) for _ in range(n)] for _ in range(steps)]
+    out[1][0] = None  # a minibatch where the first layer got no gradient
+    return out
+
+
+def _reference(periods: tuple[int, ...], grads) -> list[list[torch.Tensor]]:
+    """Plain loops of cuda-convnet's updatePeriod: sum P gradients, step with their mean."""
+    w = [torch.full((2,), float(i + 1), dtype=torch.float64) for i in range(len(periods))]
+    v = [torch.zeros(2, dtype=torch.float64) for _ in periods]
+    acc = [torch.zeros(2, dtype=torch.float64) for _ in periods]
+    seen = []
+    for step, gs in enumerate(grads, start=1):
+        for i, (p, g) in enumerate(zip(periods, gs)):
+            acc[i] = acc[i] + (0 if g is None else g)
+            if step % p == 0:
+                v[i] = 0.9 * v[i] - 0.01 * 0.1 * w[i] - 0.1 * acc[i] / p
+                w[i] = w[i] + v[i]
+                acc[i] = torch.zeros(2, dtype=torch.float64)
+        seen.append([x.clone() for x in w])
+    return seen
+
+
+def _steps(sgd: PaperSGD, rules, grads) -> list[list[torch.Tensor]]:
+    seen = []
+    for gs in grads:
+        for r, g in zip(rules, gs):
+            r.param.grad = g
+        sgd.step(0.0)
+        seen.append([r.param.detach().clone() for r in rules])
+    return seen
+
+
+def test_update_period_against_plain_loops_every_step():
+    periods = (3, 1, 2)  # a period rule first: the ones after it still update each minibatch
+    sgd, rules = _period_sgd(periods)
+    grads = _grads(7, 3)
+    for got, want in zip(_steps(sgd, rules, grads), _reference(periods, grads), strict=True):
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=0, atol=1e-12)
+
+
+def test_update_period_survives_a_checkpoint_mid_period():
+    periods = (3, 1, 2)
+    grads = _grads(7, 3)
+    sgd, rules = _period_sgd(periods)
+    _steps(sgd, rules, grads[:4])  # 4 minibatches: rule 0 holds one, rule 2 none
+    state = sgd.state_dict()
+    assert state["passes"] == 4 and state["accum"][1] is None
+    assert torch.equal(state["accum"][0], grads[3][0])
+    resumed, rules2 = _period_sgd(periods)
+    for r, r2 in zip(rules, rules2):
+        r2.param.data.copy_(r.param.detach())
+    resumed.load_state_dict(state)
+    assert resumed.passes == 4
+    for got, want in zip(_steps(resumed, rules2, grads[4:]), _reference(periods, grads)[4:], strict=True):
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w, rtol=0, atol=1e-12)
+
+
+def test_a_net_without_update_periods_saves_no_accumulators():
+    sgd, _ = _period_sgd((1, 1))
+    assert set(sgd.state_dict()) == {"velocity", "names"}
+    assert sgd.accum == [None, None]
+    assert set(_period_sgd((1, 2))[0].state_dict()) == {"velocity", "names", "accum", "passes"}
+
+
+def test_accumulators_that_do_not_fit_are_left_alone():
+    sgd, _ = _period_sgd((2, 1, 3))
+    vel = [v.clone() for v in sgd.velocity]
+    sgd.load_state_dict({"velocity": vel, "accum": [torch.ones(2)], "passes": 5})  # another count
+    assert sgd.passes == 0 and torch.equal(sgd.accum[0], torch.zeros(2, dtype=torch.float64))
+    # a tensor where this net has none, None where it has one, another shape: each skipped
+    sgd.load_state_dict({"velocity": vel, "accum": [None, torch.ones(2), torch.ones(3)], "passes": 1})
+    assert sgd.passes == 1
+    assert torch.equal(sgd.accum[0], torch.zeros(2, dtype=torch.float64)) and sgd.accum[1] is None
+    assert torch.equal(sgd.accum[2], torch.zeros(2, dtype=torch.float64))
+    sgd.load_state_dict({"velocity": vel, "accum": [torch.ones(2), None, torch.ones(2)]})  # no passes
+    assert sgd.passes == 0 and torch.equal(sgd.accum[2], torch.ones(2, dtype=torch.float64))
+    sgd, _ = _period_sgd((2, 1, 3))
+    sgd.load_state_dict({"velocity": vel, "accum": [torch.ones(2), None, torch.ones(2), None], "passes": 5})
+    assert sgd.passes == 0 and torch.equal(sgd.accum[0], torch.zeros(2, dtype=torch.float64))  # longer
+    sgd.load_state_dict({"velocity": vel, "accum": [torch.ones(1), None, torch.ones(2)], "passes": 1})
+    assert torch.equal(sgd.accum[0], torch.zeros(2, dtype=torch.float64))  # (1,) would broadcast
+
+
+def test_accumulators_of_more_than_256_tensors_are_loaded():
+    """Counts compared by identity (`is`) break past the small ints Python caches."""
+    sgd, _ = _period_sgd((2,) * 300)
+    state = {"velocity": [v.clone() for v in sgd.velocity], "accum": [torch.ones(2)] * 300, "passes": 1}
+    sgd.load_state_dict(state)
+    assert sgd.passes == 1 and all(torch.equal(a, torch.ones(2, dtype=torch.float64)) for a in sgd.accum)
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -172,6 +283,31 @@ def test_evaluate_skips_an_undecodable_batch_and_reports_nothing_for_no_images()
     assert empty.images == 0 and all(math.isnan(v) for v in (empty.loss, empty.top1, empty.top5))
 
 
+def test_evaluate_reports_progress_per_decoded_batch_of_128_by_default():
+    """An undecodable batch reports no progress; a last batch of one image counts; the default
+    batch is the paper's 128; a pass over no image is one (centre) view of 0 images."""
+    from alexspec.runtime.evaluate import evaluate
+
+    model, split, aug, stats = _eval_setup(n=12)
+    seen: list[int] = []
+    evaluate(model, _Gappy(split, set(range(4, 8))), aug, stats, batch=4, progress=seen.append)
+    assert seen == [4, 8]
+    model, split, aug, stats = _eval_setup(n=257, s=8, i=8)
+    seen = []
+    got = evaluate(model, split, aug, stats, progress=seen.append)
+    assert seen == [128, 256, 257] and got.images == 257
+    empty = evaluate(model, _Gappy(split, set(range(257))), aug, stats)
+    assert (empty.images, empty.views) == (0, 1)
+
+
+def test_evaluate_takes_its_options_by_keyword_only():
+    from alexspec.runtime.evaluate import evaluate
+
+    model, split, aug, stats = _eval_setup(n=4)
+    with pytest.raises(TypeError):
+        evaluate(model, split, aug, stats, True)  # multiview=True must be named
+
+
 def test_evaluate_builds_no_autograd_graph():
     """Without `no_grad` a validation pass would keep every activation of a batch (memory)."""
     from alexspec.runtime.evaluate import evaluate
@@ -248,6 +384,100 @@ def test_training_batch_without_flips_or_noise_is_the_centred_crop():
     mirrored = [torch.allclose(f, p.flip(-1)) for f, p in zip(flipped, plain)]
     same = [torch.allclose(f, p) for f, p in zip(flipped, plain)]
     assert all(m or s for m, s in zip(mirrored, same)) and any(mirrored) and any(same)
+
+
+def test_a_training_batch_without_random_crops_takes_the_centre():
+    from alexspec.runtime.augment import Augment, DataStats
+
+    sp = _images(n=4, s=12)
+    st = DataStats(torch.zeros(3, 12, 12), torch.eye(3), torch.zeros(3))
+    got = Augment(12, 5, flip=False, color_noise=0.0, crop=False).train_batch(sp.images, st, torch.Generator())
+    assert torch.equal(got, sp.images[..., 3:8, 3:8].float())  # (12 - 5) // 2 = 3
+
+
+def test_grey_images_stay_grey_with_colour_noise_on():
+    from alexspec.runtime.augment import Augment, DataStats
+
+    sp = _images(n=3, c=1, s=6)
+    st = DataStats(torch.zeros(1, 6, 6), torch.eye(3), torch.ones(3))
+    got = Augment(6, 6, flip=False, color_noise=0.5).train_batch(sp.images, st, torch.Generator())
+    assert torch.equal(got, sp.images.float())  # (3, 1, 6, 6): no colour shift on one channel
+
+
+def test_random_crops_cover_every_offset_of_a_larger_image():
+    from alexspec.runtime.augment import Augment, DataStats
+
+    sp = _images(n=6, s=12)
+    st = DataStats(torch.zeros(3, 12, 12), torch.eye(3), torch.zeros(3))
+    aug = Augment(12, 5, flip=False, color_noise=0.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        aug.flip = True  # a value: the pipeline's settings cannot drift during a run
+    got = aug.train_batch(sp.images, st, torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(2)
+    oy, ox = torch.randint(0, 8, (6,), generator=g), torch.randint(0, 8, (6,), generator=g)  # 12 - 5 + 1
+    want = torch.stack([sp.images[k, :, oy[k]:oy[k] + 5, ox[k]:ox[k] + 5] for k in range(6)]).float()
+    assert torch.equal(got, want)
+
+
+def test_stats_skip_an_unreadable_chunk_and_read_the_rest():
+    from alexspec.runtime.augment import DataStats, compute_stats
+
+    sp = _images(n=9, s=4)
+    got = compute_stats(_Gappy(sp, {0, 1, 2}), 4, "image", batch=3)  # the first chunk unreadable
+    assert torch.allclose(got.mean, sp.images[3:].double().mean(0).float())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.mean = torch.zeros(3, 4, 4)
+    assert isinstance(got, DataStats)
+
+
+def test_the_centre_view_of_a_larger_image():
+    from alexspec.runtime.augment import Augment, DataStats
+
+    sp = _images(n=2, s=12)
+    st = DataStats(torch.zeros(3, 12, 12), torch.eye(3), torch.zeros(3))
+    got = Augment(12, 5).views(sp.images, st, multiview=False)
+    assert torch.equal(got, sp.images[None, ..., 3:8, 3:8].float())  # (12 - 5) // 2 = 3
+
+
+def test_no_colour_noise_draws_no_alphas():
+    """With colorNoise 0 the generator gives crop rows, crop columns and flips, nothing more."""
+    from alexspec.runtime.augment import Augment, DataStats
+
+    sp = _images(n=5, s=8)
+    st = DataStats(torch.zeros(3, 8, 8), torch.eye(3), torch.ones(3))
+    gen = torch.Generator().manual_seed(4)
+    Augment(8, 5, flip=True, color_noise=0.0).train_batch(sp.images, st, gen)
+    ref = torch.Generator().manual_seed(4)
+    torch.randint(0, 4, (5,), generator=ref), torch.randint(0, 4, (5,), generator=ref), torch.rand(5, generator=ref)
+    assert torch.equal(gen.get_state(), ref.get_state())
+
+
+def test_a_mean_image_larger_than_the_working_size_is_scaled_down():
+    import torch.nn.functional as F
+
+    from alexspec.runtime.augment import compute_stats
+
+    sp = _images(n=3, s=12)
+    st = compute_stats(sp, 8, "image")
+    want = F.interpolate(sp.images.double().mean(0, keepdim=True).float(), size=(8, 8), mode="bilinear",
+                         align_corners=False, antialias=True)[0]
+    assert st.mean.shape == (3, 8, 8) and torch.allclose(st.mean, want, atol=1e-4)
+
+
+def test_compute_stats_reads_the_mean_kind_by_value_and_options_by_keyword():
+    from alexspec.runtime.augment import compute_stats
+
+    sp = _images(n=3, s=8)
+    kind = "".join(["ima", "ge"])  # a string built at run time, as one read from a file is
+    st = compute_stats(sp, 8, kind)
+    assert torch.allclose(st.mean, sp.images.double().mean(0).float())
+    st = compute_stats(sp, 8, "".join(["chan", "nel"]))
+    assert torch.allclose(st.mean, sp.images.double().mean((0, 2, 3))[:, None, None].float().expand(3, 8, 8))
+    big = _images(n=20, s=4)
+    assert torch.equal(compute_stats(big, 4, "image", max_images=5).mean,
+                       compute_stats(big, 4, "image", max_images=5, seed=0).mean)  # the default seed is 0
+    with pytest.raises(TypeError):
+        compute_stats(sp, 8, "image", 100)  # max_images must be named
 
 
 def test_unreadable_statistics_and_a_crop_larger_than_the_image_are_errors():
@@ -445,6 +675,318 @@ def test_a_failed_checkpoint_write_is_a_run_error_and_leaves_no_temporary(tmp_pa
         ckpt.save({"format": ckpt.FORMAT}, tmp_path, 1, keep=1)
     assert "ckpt-00000001.pt" in str(e.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("code,why,hint", [
+    (errno.ENOSPC, "no space left on device", "free some space (the previous checkpoints are intact)"),
+    (errno.EROFS, "read-only file system", None),  # errno above ENOSPC
+    (errno.EIO, "input/output error", None),  # errno below ENOSPC
+])
+def test_a_failed_write_names_its_cause_and_hints_only_for_a_full_disk(tmp_path, monkeypatch, code, why, hint):
+    from alexspec.runtime import checkpoint as ckpt
+
+    def fail(*a, **k):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(RunError) as e:
+        ckpt.atomic_save({"format": ckpt.FORMAT}, tmp_path / "c.pt")
+    assert (e.value.message, e.value.hint) == (f"cannot write checkpoint: {why}", hint)
+
+
+def test_a_failed_write_without_an_os_error_says_what_torch_said(tmp_path, monkeypatch):
+    from alexspec.runtime import checkpoint as ckpt
+
+    def fail(*a, **k):
+        raise RuntimeError("unexpected pos 64\nmore")
+
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(RunError) as e:
+        ckpt.atomic_save({"format": ckpt.FORMAT}, tmp_path / "c.pt")
+    assert (e.value.message, e.value.hint) == ("cannot write checkpoint: unexpected pos 64", None)
+
+
+@pytest.mark.parametrize("key", ["img_size", "inner_size"])
+def test_a_checkpoint_without_the_crop_sizes_is_refused(tmp_path, key):
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = _plain_checkpoint()
+    c["settings"] = {**c["settings"], key: None}
+    with pytest.raises(RunError, match=f"has no 'settings.{key}'"):
+        ckpt.load_file(_write(tmp_path, c))
+
+
+def test_the_content_hash_is_sha256_of_the_documented_canonical_form():
+    """Dicts as D<n> and their items in key order, lists as L<n>, tensors as T<dtype><shape> and
+    their bytes, other values as `type:repr;`: a checkpoint of this FORMAT written by another
+    alexspec version has the same hash."""
+    import hashlib
+
+    from alexspec.runtime import checkpoint as ckpt
+
+    t = torch.tensor([1, -2], dtype=torch.int8)
+    payload = {"xs": [1, 2.5], "format": 3, "t": t, ckpt.HASH_KEY: "old"}
+    want = hashlib.sha256(b"".join([
+        b"D3",
+        b"str:'format';", b"int:3;",
+        b"str:'t';", b"Ttorch.int8(2,)", bytes([1, 254]),
+        b"str:'xs';", b"L2", b"int:1;", b"float:2.5;",
+    ])).hexdigest()
+    assert ckpt.content_hash(payload) == want
+
+
+def test_only_a_checkpoint_of_another_format_hints_at_a_new_run(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    torch.save([1, 2], tmp_path / "x.pt")
+    with pytest.raises(RunError) as e:
+        ckpt.read(tmp_path / "x.pt")
+    assert e.value.hint is None
+    with pytest.raises(RunError) as e:
+        ckpt.read(_write(tmp_path, {"format": ckpt.FORMAT + 1}, "y.pt"))
+    assert e.value.hint == "start a new run"
+
+
+@pytest.mark.parametrize("text,says", [
+    ("invalid load key, 'x'.\nmore", "(UnpicklingError: invalid load key, 'x'.); the file is truncated or damaged"),
+    ("Weights only load failed", "refused: the file holds Python objects"),
+    ("use weights_only=False", "refused: the file holds Python objects"),
+])
+def test_an_unpickling_error_is_damage_unless_it_is_torchs_weights_only_refusal(tmp_path, monkeypatch, text, says):
+    import pickle
+
+    from alexspec.runtime import checkpoint as ckpt
+
+    (tmp_path / "c.pt").write_bytes(b"x")
+
+    def fail(*a, **k):
+        raise pickle.UnpicklingError(text)
+
+    monkeypatch.setattr(torch, "load", fail)
+    with pytest.raises(RunError) as e:
+        ckpt.read(tmp_path / "c.pt")
+    assert says in e.value.message
+
+
+def test_a_name_with_more_after_the_step_is_not_a_checkpoint_step():
+    from alexspec.runtime import checkpoint as ckpt
+
+    assert ckpt.checkpoint_step(Path("d/ckpt-00000007.pt")) == 7
+    assert ckpt.checkpoint_step(Path("d/ckpt-00000005-copy.pt")) is None
+
+
+def test_saving_survives_an_old_checkpoint_deleted_meanwhile(tmp_path, monkeypatch):
+    """Another process (a second run's clean-up) may delete an old checkpoint first."""
+    from alexspec.runtime import checkpoint as ckpt
+
+    listed = ckpt.list_checkpoints
+    monkeypatch.setattr(ckpt, "list_checkpoints", lambda d: [Path(d) / "ckpt-00000001.pt", *listed(d)])
+    path = ckpt.save({"format": ckpt.FORMAT}, tmp_path, 2, keep=1)
+    assert path.is_file()
+
+
+def test_an_older_format_and_a_dict_without_one_are_refused(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    with pytest.raises(RunError, match=f"a checkpoint of format {ckpt.FORMAT - 1}; this alexspec reads"):
+        ckpt.read(_write(tmp_path, {"format": ckpt.FORMAT - 1}, "old.pt"))
+    torch.save({"step": 1}, tmp_path / "none.pt")
+    with pytest.raises(RunError, match="not an alexspec checkpoint"):
+        ckpt.read(tmp_path / "none.pt")
+
+
+@pytest.mark.parametrize("stored", ["0" * 64, "f" * 64])
+def test_a_hash_above_or_below_the_contents_is_refused(tmp_path, stored):
+    from alexspec.runtime import checkpoint as ckpt
+
+    obj = {"format": ckpt.FORMAT, "step": 3}
+    torch.save({**obj, ckpt.HASH_KEY: stored}, tmp_path / "c.pt")
+    with pytest.raises(RunError, match="does not match its hash"):
+        ckpt.read(tmp_path / "c.pt")
+
+
+def test_a_checkpoint_reads_and_writes_format_2(tmp_path):
+    """docs/runtime.md's format 2 (content hash, full settings, class names): a file of this
+    format written by another version must load, so the number cannot drift."""
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = ckpt.load_file(_write(tmp_path, {**_plain_checkpoint(), "format": 2}))
+    assert c.step == 5 and ckpt.FORMAT == 2
+
+
+def test_validation_finite_at_a_step_past_256(tmp_path):
+    """Steps compared by identity (`is`) would match only below 257 (CPython's cached ints)."""
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = _plain_checkpoint(step=1000)
+    c["history"] = [{"kind": "test", "step": 1000, "epoch": 9.0, "loss": float("nan"), "top1": 0.5,
+                     "top5": 0.1, "images": 8, "views": 1, "lr_drops": 0}]
+    assert ckpt.load_file(_write(tmp_path, c, "ckpt-00001000.pt")).validation_finite is False
+
+
+def test_of_two_bad_settings_the_first_is_named(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = _plain_checkpoint()
+    c["settings"] = {**c["settings"], "mini": "y", "flip": "x"}
+    with pytest.raises(RunError, match="field 'settings.mini' is invalid"):
+        ckpt.load_file(_write(tmp_path, c))
+
+
+def test_arch_diff_names_a_change_either_way_with_everything_after_the_name():
+    from alexspec.runtime.checkpoint import arch_diff
+
+    assert arch_diff(["conv1: conv 5x5"], ["conv1: conv 3x3"]) == ["conv1: conv 5x5  ->  conv 3x3"]
+    assert arch_diff(["fc: fc 10"], ["fc: fc 10: relu"]) == ["fc: fc 10  ->  fc 10: relu"]
+    assert arch_diff(["fc: fc 10"], ["".join(["fc: ", "fc 10"])]) == []  # equal lines built apart
+
+
+def test_an_equal_architecture_hash_resumes():
+    """Equal hashes computed apart (distinct string objects) are the same architecture."""
+    from types import SimpleNamespace
+
+    from alexspec.runtime import checkpoint as ckpt
+
+    saved = SimpleNamespace(arch_hash="".join(["ab", "cd"]), arch=("x: y",))
+    ckpt.check_architecture(saved, SimpleNamespace(architecture_hash="".join(["abc", "d"]), nodes=[]), "a.cfg")
+    for other in ("abcc", "abce"):  # a hash sorting before or after the saved one
+        with pytest.raises(RunError, match="architecture differs"):
+            ckpt.check_architecture(saved, SimpleNamespace(architecture_hash=other, nodes=[]), "a.cfg")
+
+
+def test_train_state_is_a_value():
+    import dataclasses
+
+    from alexspec.runtime import checkpoint as ckpt
+
+    st = ckpt.TrainState(5, 1, 2, 0, {"drops": 1, "best": 3.0, "since": 0.0}, 100)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        st.step = 6
+
+
+def test_rng_state_holds_cuda_states_exactly_when_cuda_is_there(monkeypatch):
+    from alexspec.runtime import checkpoint as ckpt
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert set(ckpt.rng_state({})) == {"torch", "gens"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [torch.ones(2, dtype=torch.uint8)])
+    assert [s.tolist() for s in ckpt.rng_state({})["cuda"]] == [[1, 1]]
+
+
+def test_a_directory_that_cannot_be_opened_for_its_fsync_still_saves(tmp_path, monkeypatch):
+    from alexspec.runtime import checkpoint as ckpt
+
+    real_open = os.open
+
+    def no_dirs(path, flags, *a, **k):
+        if Path(path).is_dir():
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *a, **k)
+
+    monkeypatch.setattr(os, "open", no_dirs)
+    ckpt.atomic_save({"format": ckpt.FORMAT}, tmp_path / "c.pt")
+    assert (tmp_path / "c.pt").is_file()
+
+
+def test_a_full_disk_while_torch_writes_is_named(tmp_path, monkeypatch):
+    """torch.save reports a failed write as its own RuntimeError; the OSError behind it is the
+    message the user must read."""
+    from alexspec.runtime import checkpoint as ckpt
+
+    class Full:
+        def __init__(self, path):
+            self.f, self.writes = open(path, "wb"), 0
+
+        def write(self, b):  # the first writes fit; torch then wraps the error of a later one
+            self.writes += 1
+            if self.writes > 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(b)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    monkeypatch.setattr(ckpt, "_open_for_write", Full)
+    with pytest.raises(RunError) as e:
+        ckpt.atomic_save({"format": ckpt.FORMAT, "w": torch.ones(4)}, tmp_path / "c.pt")
+    assert e.value.message == "cannot write checkpoint: no space left on device"
+    assert e.value.hint == "free some space (the previous checkpoints are intact)"
+
+
+def test_data_info_is_a_value_and_saving_makes_missing_directories(tmp_path):
+    from alexspec.runtime import checkpoint as ckpt
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ckpt.DataInfo("cifar-10", "d/", ("a",)).name = "x"
+    ckpt.atomic_save({"format": ckpt.FORMAT}, tmp_path / "a" / "b" / "c.pt")
+    assert ckpt.read(tmp_path / "a" / "b" / "c.pt")["format"] == ckpt.FORMAT
+    loaded = ckpt.load_file(_write(tmp_path, _plain_checkpoint()))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loaded.step = 6
+
+
+def test_a_directory_fsync_the_filesystem_refuses_still_saves(tmp_path, monkeypatch):
+    import stat
+
+    from alexspec.runtime import checkpoint as ckpt
+
+    real_fsync = os.fsync
+
+    def no_dir_fsync(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", no_dir_fsync)
+    ckpt.atomic_save({"format": ckpt.FORMAT}, tmp_path / "c.pt")
+    assert (tmp_path / "c.pt").is_file()
+
+
+def test_remove_temporaries_deletes_what_it_can_and_names_it(tmp_path, monkeypatch):
+    from alexspec.runtime import checkpoint as ckpt
+
+    for name in ("ckpt-00000001.pt.tmp-11", "ckpt-00000002.pt.tmp-12", "ckpt-00000002.pt"):
+        (tmp_path / name).write_bytes(b"x")
+    real_unlink = Path.unlink
+
+    def busy(self, *a, **k):
+        if self.name.endswith("tmp-11"):
+            raise PermissionError(13, "Permission denied")
+        return real_unlink(self, *a, **k)
+
+    monkeypatch.setattr(Path, "unlink", busy)
+    assert ckpt.remove_temporaries(tmp_path) == [tmp_path / "ckpt-00000002.pt.tmp-12"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-00000001.pt.tmp-11", "ckpt-00000002.pt"]
+
+
+def test_the_content_hash_covers_every_field():
+    from alexspec.runtime import checkpoint as ckpt
+
+    c = _plain_checkpoint()
+    h = ckpt.content_hash(c)
+    assert ckpt.content_hash({**c, ckpt.HASH_KEY: "anything"}) == h  # the hash itself is left out
+    for key in c:
+        assert ckpt.content_hash({**c, key: "changed"}) != h, key
+    assert ckpt.content_hash({**c, "zzz": 1}) != h  # a key sorting after the hash's own
+
+
+@pytest.mark.parametrize("loss,finite", [(1.5, True), (float("nan"), False), (float("inf"), False)])
+def test_validation_finite_reads_the_validation_at_the_checkpoints_step(tmp_path, loss, finite):
+    from alexspec.runtime import checkpoint as ckpt
+
+    test = {"kind": "test", "step": 5, "epoch": 0.5, "loss": loss, "top1": 0.5, "top5": 0.1,
+            "images": 8, "views": 1, "lr_drops": 0}
+    old = {**test, "step": 4, "loss": float("nan")}  # an earlier step's does not count
+    c = _plain_checkpoint()
+    c["history"] = [*c["history"], old, test]
+    assert ckpt.load_file(_write(tmp_path, c)).validation_finite is finite
 
 
 def test_scores_are_values():

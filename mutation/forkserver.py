@@ -1,0 +1,233 @@
+"""A fork server that makes one mutant's test run cost its tests, not Python's start-up.
+
+    python mutation/forkserver.py serve SOCKET ROOT [PYTEST ARGS...]   # run.sh starts this
+    python -S mutation/forkserver.py run SOCKET [PYTEST ARGS...]       # the test-command
+
+A fresh pytest process per mutant spends nearly all its time importing torch, numpy, pytest,
+hypothesis and the like (a few seconds each time). `serve` runs the tests once in a child
+process (the warm-up), imports every module that run loaded except the project's own (alexspec,
+the tests, conftest: anything from ROOT or from the installed working tree), then waits on a unix
+socket. `run` (stdlib only, so it starts in milliseconds) sends its working directory, its
+stdout/stderr and the pytest arguments; the server forks a child that starts from the
+warmed-up imports, imports alexspec fresh from that directory through scripts/pytest_in.py's
+finder (so it sees the mutated file), runs `pytest.main` and exits with its status, which `run`
+returns. The child gets its own process group and is killed when `run` goes away (cosmic-ray's
+timeout kills `run`) or after `--timeout` seconds.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+TIMEOUT_STATUS = 124  # like timeout(1): the child ran past its time
+
+
+class FastFirst:
+    """A pytest plugin: record each test's time (the warm-up), or run the tests fastest first
+    (each mutant), so that under `-x` a mutant that a quick test kills costs only that test."""
+
+    def __init__(self, seconds: dict[str, float] | None = None):
+        self.seconds = seconds
+        self.took: dict[str, float] = {}
+
+    def pytest_runtest_logreport(self, report) -> None:
+        self.took[report.nodeid] = self.took.get(report.nodeid, 0.0) + report.duration
+
+    def pytest_collection_modifyitems(self, session, config, items) -> None:
+        if self.seconds:  # a stable sort: equally quick tests keep their order
+            items.sort(key=lambda item: self.seconds.get(item.nodeid, 0.0))
+
+
+def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
+    """One request: a JSON line and the client's stdout/stderr descriptors."""
+    fds = array.array("i")
+    data = b""
+    while not data.endswith(b"\n"):
+        msg, anc, _flags, _addr = conn.recvmsg(1 << 16, socket.CMSG_SPACE(2 * fds.itemsize))
+        if not msg:
+            raise ConnectionError("client closed before its request")
+        data += msg
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return json.loads(data), list(fds)
+
+
+def _child(request: dict, fds: list[int]) -> None:
+    """In the forked child: the client's output, the copy's alexspec, pytest; never returns."""
+    status = 4
+    try:
+        os.setsid()
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        os.chdir(request["cwd"])
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+        import pytest_in
+
+        status = pytest_in.main([request["root"], *request["args"]], plugins=[FastFirst(SECONDS)])
+    except BaseException as exc:  # noqa: BLE001 - the status says what happened, the child exits here
+        status = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 4
+        if not isinstance(exc, SystemExit):
+            import traceback
+
+            traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+
+
+def _wait(pid: int, conn: socket.socket, timeout: float) -> int:
+    """The child's exit status; kill its group if the client hangs up or the time runs out."""
+    end = time.monotonic() + timeout
+    while True:
+        done, raw = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(raw) % 256
+        readable, _, _ = select.select([conn], [], [], 0.02)
+        gone = readable and not conn.recv(1, socket.MSG_PEEK)
+        if gone or time.monotonic() > end:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
+            return TIMEOUT_STATUS
+
+
+def _serve_one(conn: socket.socket, timeout: float) -> None:
+    request, fds = _recv_request(conn)
+    pid = os.fork()
+    if pid == 0:
+        conn.close()
+        _child(request, fds)
+    for fd in fds:
+        os.close(fd)
+    status = _wait(pid, conn, timeout)
+    try:
+        conn.sendall(f"{status}\n".encode())
+    except OSError:
+        pass  # the client is gone (its own timeout)
+
+
+def _project_files(roots: list[str]) -> callable:
+    roots = [os.path.realpath(r) + os.sep for r in roots]
+
+    def ours(name: str, module) -> bool:
+        top = name.split(".")[0]
+        if top in ("alexspec", "tests", "conftest", "__main__", "__mp_main__", "pytest_in") or top.startswith("test_"):
+            return True
+        file = getattr(module, "__file__", None)
+        return bool(file) and any(os.path.realpath(file).startswith(r) for r in roots)
+
+    return ours
+
+
+SECONDS: dict[str, float] = {}  # each test's time in the warm-up
+
+
+def _warm_up(root: str, args: list[str]) -> list[str]:
+    """Run the tests once in a child; the names of the modules it imported that are not ours."""
+    here = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        status, timing = 4, FastFirst()
+        try:
+            sys.path.insert(0, os.path.join(here, "scripts"))
+            import pytest_in
+
+            timing = FastFirst()
+            status = pytest_in.main([root, *args], plugins=[timing])
+        finally:
+            ours = _project_files([root, here])
+            names = [n for n, m in list(sys.modules.items()) if m is not None and not ours(n, m)]
+            with os.fdopen(write, "w") as out:
+                json.dump({"status": status, "modules": names, "seconds": timing.took}, out)
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as inp:
+        got = json.load(inp)
+    os.waitpid(pid, 0)
+    print(f"forkserver: warm-up tests exited {got['status']} in {sum(got['seconds'].values()):.1f} s, "
+          f"{len(got['modules'])} modules to preload", file=sys.stderr)
+    SECONDS.update(got["seconds"])
+    return got["modules"]
+
+
+def serve(sock_path: str, root: str, args: list[str], timeout: float) -> None:
+    """Preload, then serve test runs on `sock_path` one at a time until killed."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # pytest caches the assertion-rewritten tests as .pyc (the tests are never mutated); no .pyc
+    # of a mutant is ever read or written: scripts/pytest_in.py compiles the copy from source.
+    sys.dont_write_bytecode = False
+    import importlib
+
+    start = time.monotonic()
+    for name in _warm_up(root, args):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a module that imports only inside its package's context
+            pass
+    print(f"forkserver: ready in {time.monotonic() - start:.1f} s on {sock_path}", file=sys.stderr)
+    if os.path.exists(sock_path):
+        os.unlink(sock_path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(sock_path)
+    server.listen(4)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                try:
+                    _serve_one(conn, timeout)
+                except (ConnectionError, OSError, ValueError) as exc:
+                    print(f"forkserver: bad request: {exc}", file=sys.stderr)
+    finally:
+        server.close()
+        os.unlink(sock_path)
+
+
+def run(sock_path: str, args: list[str]) -> int:
+    """Have the server run pytest on `args` in this directory; its exit status."""
+    request = {"cwd": os.getcwd(), "root": ".", "args": args}
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.connect(sock_path)
+    except OSError as exc:
+        print(f"forkserver: no server on {sock_path} ({exc}): start it with mutation/run.sh", file=sys.stderr)
+        return 5
+    sys.stdout.flush()
+    socket.send_fds(client, [json.dumps(request).encode() + b"\n"], [1, 2])
+    reply = b""
+    while not reply.endswith(b"\n"):
+        part = client.recv(64)
+        if not part:
+            print("forkserver: the server hung up", file=sys.stderr)
+            return 5
+        reply += part
+    return int(reply)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["run"] and len(argv) >= 2:
+        return run(argv[1], argv[2:])
+    if argv[:1] == ["serve"] and len(argv) >= 3:
+        timeout = float(os.environ.get("FORKSERVER_TIMEOUT", "120"))
+        serve(argv[1], argv[2], argv[3:], timeout)
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
