@@ -358,12 +358,6 @@ def save(obj: dict[str, Any], directory: Path, step: int, keep: int) -> Path:
     return path
 
 
-def _damaged(path: Path, e: Exception) -> RunError:
-    return RunError(f"cannot load checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-                    "the file is truncated or damaged", where=str(path),
-                    hint="use an earlier checkpoint from the same directory")
-
-
 def read(path: Path) -> dict[str, Any]:
     """Load one checkpoint file's plain data with `weights_only=True` (no validation of its
     fields); an unreadable file is a RunError naming it."""
