@@ -96,6 +96,7 @@ def _windows(size: int, pads: tuple[int, int], window: int, stride: int) -> list
     (13, 6, 3, 0, 2),      # pool5: one position cropped at the end
     (10, 3, 3, 1, 3),      # a pool starting at 1: one position cropped at the front
     (7, 4, 2, -1, 2),      # padded before, exact after
+    (5, 3, 3, -1, 1),      # padded before, the last position cropped
 ])
 def test_span_pads_put_window_m_at_start_plus_m_strides(size, out, window, start, stride):
     from alexspec.shapes import span_pads
@@ -164,3 +165,27 @@ def test_a_weight_source_index_must_name_an_input_of_the_source(index, ok):
     (d,) = e.value.diagnostics
     assert (d.code, d.message) == ("weight-source", f"layer 'fc2': weightSource 'fc1[{index}]': 'fc1' has "
                                    "only 1 input(s)")
+
+
+def test_window_problems_at_their_boundaries():
+    from alexspec.shapes import Problem, window
+    out: list[Problem] = []
+    assert window(out, 4, 2, 0, 2, 0, "filterSize", "conv") == 2 and out == []  # stride = filter: no gap
+    assert window(out, 4, 3, 2, 1, 0, "filterSize", "conv") == 6 and out == []  # padding just below
+    assert window(out, 8, 3, 4, 1, 0, "filterSize", "conv") is None              # padding above the filter
+    assert [p.field for p in out] == ["padding"]
+    out.clear()
+    assert window(out, 2, 7, 2, 1, 0, "filterSize", "conv") is None              # 7 > 2 + 2*2
+    assert window(out, 2, 6, 2, 1, 0, "filterSize", "conv") == 1                 # 6 = 2 + 2*2 fits
+    assert [p.field for p in out] == ["filterSize"]
+
+
+def test_as_image_refuses_fewer_values_than_channels_and_counts_past_256():
+    from alexspec.shapes import Shape, as_image
+    assert as_image(Shape(2), 3) is None
+    assert as_image(Shape(768), 3) == Shape(3, 16, 16)  # 768 is not a cached small int
+
+
+def test_pool_out_counts_windows_from_the_start_offset():
+    from alexspec.shapes import pool_out
+    assert [pool_out(10, 3, s, 3) for s in (0, 1, 2)] == [4, 3, 3]  # windows at 0,3,6,9 / 1,4,7 / 2,5,8
