@@ -189,3 +189,33 @@ def test_as_image_refuses_fewer_values_than_channels_and_counts_past_256():
 def test_pool_out_counts_windows_from_the_start_offset():
     from alexspec.shapes import pool_out
     assert [pool_out(10, 3, s, 3) for s in (0, 1, 2)] == [4, 3, 3]  # windows at 0,3,6,9 / 1,4,7 / 2,5,8
+
+
+def test_a_layer_without_weights_counts_no_multiply_adds():
+    net = _net(C0 + "[x]\ntype=pool\ninputs=c0\npool=max\nsizeX=2\nstride=2\nchannels=16\n")
+    assert (net["x"].params, net["x"].macs) == (0, 0)
+
+
+def test_window_with_padding_whose_bits_overlap_the_size():
+    from alexspec.shapes import Problem, window
+    out: list[Problem] = []
+    assert window(out, 2, 3, 1, 1, 0, "filterSize", "conv") == 2 and out == []  # 3 <= 2 + 2x1
+
+
+@pytest.mark.parametrize("sections,got", [
+    (C0 + "[x]\ntype=pool\ninputs=c0\npool=max\nsizeX=2\nstride=2\nchannels=32\n", 16),  # fewer than declared
+    (C0 + "[x]\ntype=pool\ninputs=c0\npool=max\nsizeX=2\nstride=2\nchannels=3\n", 16),   # more than declared
+    ("[v]\ntype=fc\ninputs=data\noutputs=50\n[x]\ntype=pool\ninputs=v\npool=max\nsizeX=2\nstride=2\n"
+     "channels=3\n", 50),  # a vector that is no square image of 3 channels
+])
+def test_channels_an_image_does_not_have_are_one_message_naming_the_input(sections, got):
+    with pytest.raises(SpecError) as e:
+        _net(sections)
+    (d,) = [d for d in e.value.diagnostics if d.code == "channels"]
+    src = "v" if got == 50 else "c0"
+    assert f"but input '{src}' gives {got} channels" in d.message and d.hint == f"write channels={got}"
+
+
+def test_a_cube_of_channels_reads_as_an_image():
+    from alexspec.shapes import Shape, as_image
+    assert as_image(Shape(27), 3) == Shape(3, 3, 3)  # 27 & 3 != 0, 27 % 3 == 0
