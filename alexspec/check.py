@@ -28,6 +28,15 @@ class _Ctx:
         self.diags: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []  # located, what the compiler will refuse in a valid file
         self.index = {layer.name: i for i, layer in enumerate(spec.layers)}
+        self._lines: dict[str, list[str]] = {}
+
+    def line(self, path: str, n: int) -> str | None:
+        """Line `n` (1-based) of the source `path`, as the parser counts lines; None if unknown."""
+        if path not in self._lines:
+            text = self.sources.get(path)
+            self._lines[path] = text.split("\n") if text is not None else []
+        lines = self._lines[path]
+        return lines[n - 1] if 0 < n <= len(lines) else None
 
     def add(self, span: Span, code: str, layer: ir.Layer, message: str, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(span, code, f"layer '{layer.name}': {message}", hint))
@@ -40,13 +49,10 @@ class _Ctx:
         span = layer.where(field)
         if i is None or span == layer.span:
             return span
-        text = self.sources.get(span.path)
-        if text is None or span.end_line != span.line:
+        line = self.line(span.path, span.line)
+        if line is None or span.end_line != span.line:
             return span
-        lines = text.split("\n")  # lines as the parser counts them
-        if span.line > len(lines):
-            return span
-        value = lines[span.line - 1][span.column - 1:span.end_column - 1]
+        value = line[span.column - 1:span.end_column - 1]
         elems = split_list(value, span)
         return elems[i][1] if len(elems) == n and i < n else span
 
@@ -56,9 +62,8 @@ _HEADER = re.compile(r"\s*\[([^\]]*)\]")
 
 def _written_name(ctx: _Ctx, layer: ir.Layer) -> str | None:
     """The name in the section header of `layer`: `pool1` for the columns `pool1a`, `pool1b`."""
-    text = ctx.sources.get(layer.span.path)
-    lines = text.split("\n") if text is not None else []
-    m = _HEADER.match(lines[layer.span.line - 1]) if 0 < layer.span.line <= len(lines) else None
+    line = ctx.line(layer.span.path, layer.span.line)
+    m = _HEADER.match(line) if line is not None else None
     return m.group(1).strip() if m else None
 
 
