@@ -13,13 +13,13 @@ from alexspec.compiler.parallel.apply import (gather_training_state, local_sgd_s
                                               wrap)
 from alexspec.compiler.parallel.devices import Devices, process_devices, resolve_devices
 from alexspec.compiler.parallel.group import (DistContext, ParallelContext, agree, any_asked,
-                                              check_batch, gather_objects, gather_to_main, is_hybrid, setup,
-                                              shard, teardown)
+                                              check_batch, gather_objects, gather_to_main, is_hybrid,
+                                              setup, shard, teardown)
 from alexspec.compiler.parallel.hybrid import Crossing, HybridLayout, HybridNet, build_hybrid, hybrid_layout
 
 __all__ = [
     "Crossing", "Devices", "DistContext", "HybridLayout", "HybridNet", "ParallelContext", "agree",
-    "any_asked",    "build_hybrid", "check_batch", "gather_objects", "gather_to_main", "gather_training_state",
-    "hybrid_layout", "is_hybrid", "local_sgd_state", "model_for", "process_devices",
+    "any_asked", "build_hybrid", "check_batch", "gather_objects", "gather_to_main",
+    "gather_training_state", "hybrid_layout", "is_hybrid", "local_sgd_state", "model_for", "process_devices",
     "resolve_devices", "setup", "shard", "teardown", "wrap",
 ]
