@@ -13,11 +13,18 @@ warmed-up imports, imports alexspec fresh from that directory through scripts/py
 finder (so it sees the mutated file), runs `pytest.main` and exits with its status, which `run`
 returns. The child gets its own process group and is killed when `run` goes away (cosmic-ray's
 timeout kills `run`) or after `--timeout` seconds.
+
+With `--select=MAP` first among the pytest arguments (MAP written by mutation/coverage_map.py),
+the server runs no warm-up (it preloads the modules the map's run imported), and each mutant
+runs only the tests that executed the mutated statement when the map was made (see `select`):
+the tests of a large module's whole suite, at the cost of the few that reach the mutant.
 """
 
 from __future__ import annotations
 
 import array
+import ast
+import difflib
 import json
 import os
 import select
@@ -59,6 +66,117 @@ def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
                 fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
     return json.loads(data), list(fds)
 
+MAP: dict = {}  # the coverage map, when the server runs with --select=MAP
+VALUE_OPTIONS = ("-p", "-m", "-k", "-c", "-o", "--rootdir", "--deselect")
+
+
+def _split(args: list[str]) -> tuple[list[str], list[str]]:
+    """pytest arguments as (options, test paths)."""
+    options, paths = [], []
+    for i, a in enumerate(args):
+        (paths if not a.startswith("-") and (i == 0 or args[i - 1] not in VALUE_OPTIONS) else options).append(a)
+    return options, paths
+
+
+def _statement(source: str, line: int) -> tuple[range, bool]:
+    """The lines of the innermost statement holding `line` (for a compound statement whose
+    header holds it, the header's lines; decorators belong to their definition), and whether it
+    runs when the module is imported (it lies in no function: module or class level, a `def`
+    line with its defaults and decorators included). Coverage alone cannot tell the latter: a
+    module first imported inside a test runs its top level in that test's context."""
+    best = None
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        nonlocal best
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt) and child.lineno <= line <= child.end_lineno:
+                first = min([child.lineno] + [d.lineno for d in getattr(child, "decorator_list", [])])
+                last = child.end_lineno
+                body = getattr(child, "body", None)
+                if body and line < body[0].lineno:
+                    last = body[0].lineno - 1
+                if best is None or last - first <= best[1] - best[0]:
+                    best = (first, last, not in_function)
+            visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    visit(ast.parse(source), False)
+    if best is None:
+        return range(line, line + 1), True
+    return range(best[0], best[1] + 1), best[2]
+
+
+def changed_lines(cwd: str) -> dict[str, set[int]]:
+    """Files of the copy that differ from `.pristine/` (run.sh's copy of the unmutated
+    packages): repository-relative path -> the changed line numbers of the pristine file."""
+    pristine = os.path.join(cwd, ".pristine")
+    out: dict[str, set[int]] = {}
+    for base, _dirs, files in os.walk(pristine):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            old_path = os.path.join(base, name)
+            rel = os.path.relpath(old_path, pristine)
+            with open(old_path, "rb") as f:
+                old = f.read()
+            try:
+                with open(os.path.join(cwd, rel), "rb") as f:
+                    new = f.read()
+            except FileNotFoundError:
+                new = b""
+            if old == new:
+                continue
+            a, b = old.decode().splitlines(), new.decode().splitlines()
+            lines: set[int] = set()
+            for tag, i1, i2, _j1, _j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+                if tag != "equal":
+                    lines.update(range(i1 + 1, max(i2, i1 + 1) + 1))
+            out[rel] = lines
+    return out
+
+
+def select(cwd: str, args: list[str]) -> list[str] | None:
+    """The pytest arguments for the mutant in `cwd`, or None where no test can tell it apart.
+
+    - no file differs from `.pristine/` (cosmic-ray's baseline): every test of `args`;
+    - the mutant changes function annotations only (strings under `from __future__ import
+      annotations`: mutation/annotations.py's rule): None;
+    - the mutated statement runs inside tests: the tests that executed it;
+    - it runs when its module is imported (a definition, a default, a decorator, a constant):
+      the tests that executed any line of its file, since any of them may read what it defines
+      (a constant read only by another module's code is missed: such a mutant may survive here
+      and be killed by the whole suite; the score errs low, never high);
+    - no test executed it: None.
+    """
+    options, _paths = _split(args)
+    changed = changed_lines(cwd)
+    if not changed:
+        return args
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    from annotations import only_annotations
+
+    tests: set[int] = set()
+    for rel, lines in changed.items():
+        by_line = MAP["lines"].get(rel, {})
+        with open(os.path.join(cwd, ".pristine", rel), encoding="utf-8") as f:
+            source = f.read()
+        with open(os.path.join(cwd, rel), encoding="utf-8") as f:
+            if only_annotations(source, f.read()):
+                continue
+        found: set[int] = set()
+        at_import = False
+        for line in lines:
+            span, imported = _statement(source, line)
+            at_import |= imported
+            for n in span:
+                found.update(by_line.get(str(n), ()))
+        if at_import or -1 in found:  # import time: every test that ran code of this file
+            found = {i for ids in by_line.values() for i in ids if i != -1}
+        tests |= found
+    if not tests:
+        return None
+    return options + sorted(MAP["tests"][i] for i in tests)
+
 
 def _child(request: dict, fds: list[int]) -> None:
     """In the forked child: the client's output, the copy's alexspec, pytest; never returns."""
@@ -71,7 +189,14 @@ def _child(request: dict, fds: list[int]) -> None:
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
         import pytest_in
 
-        status = pytest_in.main([request["root"], *request["args"]], plugins=[FastFirst(SECONDS)])
+        args = [a for a in request["args"] if not a.startswith("--select=")]
+        if MAP:
+            args = select(request["cwd"], args)
+            if args is None:
+                print("forkserver: no test can tell this mutant apart (see select)", file=sys.stderr)
+                status = 0
+                return
+        status = pytest_in.main([request["root"], *args], plugins=[FastFirst(SECONDS)])
     except BaseException as exc:  # noqa: BLE001 - the status says what happened, the child exits here
         status = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 4
         if not isinstance(exc, SystemExit):
@@ -163,6 +288,26 @@ def _warm_up(root: str, args: list[str]) -> list[str]:
     return got["modules"]
 
 
+def _load_map(path: str, root: str) -> list[str]:
+    """Load the coverage map into MAP (refused unless it is of this copy's code and tests); the
+    modules to preload."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    from coverage_map import source_hash
+    from pathlib import Path
+
+    with open(path, encoding="utf-8") as f:
+        MAP.update(json.load(f))
+    got = source_hash(Path(root) / ".pristine", Path(root))
+    if got != MAP["source_hash"]:
+        raise SystemExit(f"forkserver: {path} is a map of other code or tests (hash {MAP['source_hash'][:12]}, "
+                         f"the copy's {got[:12]}): rebuild it with mutation/coverage_map.py")
+    SECONDS.update(MAP["seconds"])
+    print(f"forkserver: {path}: {len(MAP['tests'])} tests, {len(MAP['modules'])} modules to preload",
+          file=sys.stderr)
+    return MAP["modules"]
+
+
 def serve(sock_path: str, root: str, args: list[str], timeout: float) -> None:
     """Preload, then serve test runs on `sock_path` one at a time until killed."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -172,7 +317,11 @@ def serve(sock_path: str, root: str, args: list[str], timeout: float) -> None:
     import importlib
 
     start = time.monotonic()
-    for name in _warm_up(root, args):
+    if args and args[0].startswith("--select="):
+        names = _load_map(args[0].split("=", 1)[1], root)
+    else:
+        names = _warm_up(root, args)
+    for name in names:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module that imports only inside its package's context

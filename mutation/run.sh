@@ -6,6 +6,9 @@
 #   SAMPLE=80 bash mutation/run.sh NAME  # a seeded random sample of 80 of the module's mutants
 #   RERUN=1 bash mutation/run.sh NAME    # the latest report's survivors again: NAME-rerunK.txt
 #   KEEP=DIR bash mutation/run.sh NAME   # work in DIR and keep it; the same again resumes the run
+# A module whose test-command starts with --select=MAP (compiler) runs each mutant's tests only,
+# from MAP, written first by mutation/coverage_map.py (its command is in docs/testing.md); that
+# run is the baseline (it exits 1 if a test fails), so cosmic-ray's own baseline is skipped.
 # Stopping `cosmic-ray exec` (kill its process) still writes the report of the mutants done.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,6 +30,7 @@ else
     mkdir -p "$work"
     (cd "$repo" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work")
     ln -s "$repo/.venv" "$work/.venv"
+    [ ! -d "$repo/mutation/coverage" ] || cp -a "$repo/mutation/coverage" "$work/mutation/"  # ignored by git
     mkdir "$work/.pristine" && (cd "$work" && cp -a --parents alexspec compiler runtime .pristine/)
 fi
 cd "$work"
@@ -50,7 +54,7 @@ if [ -z "$resume" ]; then
     elif [ -n "${SAMPLE:-}" ]; then
         "$bin/python" "$repo/mutation/sample.py" session.sqlite "$SAMPLE"
     fi
-    "$bin/cosmic-ray" baseline "mutation/$name.toml"
+    grep -q -- "--select=" "mutation/$name.toml" || "$bin/cosmic-ray" baseline "mutation/$name.toml"
     echo "commit $commit, sample ${SAMPLE:-all}${RERUN:+, survivors rerun}" > report.head
 fi
 [ -f report.name ] && out="$repo/mutation/results/$(cat report.name).txt"
