@@ -16,7 +16,8 @@ timeout kills `run`) or after `--timeout` seconds.
 
 With `--select=MAP` first among the pytest arguments (MAP written by mutation/coverage_map.py),
 the server runs no warm-up (it preloads the modules the map's run imported), and each mutant
-runs only the tests that executed the mutated statement when the map was made (see `select`):
+runs only the tests that executed the mutated statement when the map was made (see
+`tests_for_mutant`):
 the tests of a large module's whole suite, at the cost of the few that reach the mutant.
 """
 
@@ -134,7 +135,7 @@ def changed_lines(cwd: str) -> dict[str, set[int]]:
     return out
 
 
-def select(cwd: str, args: list[str]) -> list[str] | None:
+def tests_for_mutant(cwd: str, args: list[str]) -> list[str] | None:
     """The pytest arguments for the mutant in `cwd`, or None where no test can tell it apart.
 
     - no file differs from `.pristine/` (cosmic-ray's baseline): every test of `args`;
@@ -145,7 +146,9 @@ def select(cwd: str, args: list[str]) -> list[str] | None:
       the tests that executed any line of its file, since any of them may read what it defines
       (a constant read only by another module's code is missed: such a mutant may survive here
       and be killed by the whole suite; the score errs low, never high);
-    - no test executed it: None.
+    - no test executed it: None;
+    and of those tests the fastest that fit in FORKSERVER_BUDGET seconds (default 10) of the
+    map's times.
     """
     options, _paths = _split(args)
     changed = changed_lines(cwd)
@@ -175,7 +178,18 @@ def select(cwd: str, args: list[str]) -> list[str] | None:
         tests |= found
     if not tests:
         return None
-    return options + sorted(MAP["tests"][i] for i in tests)
+    # fastest first, within the budget (at least one test): a mutant that the quick tests of its
+    # statement do not kill is rarely killed by its slow ones, and the slow ones (training runs)
+    # would make a survivor cost minutes; what the budget leaves out can only lower the score
+    names = sorted((MAP["tests"][i] for i in tests), key=lambda n: (SECONDS.get(n, 0.0), n))
+    budget = float(os.environ.get("FORKSERVER_BUDGET", "10"))
+    chosen, spent = [], 0.0
+    for name in names:
+        if chosen and spent + SECONDS.get(name, 0.0) > budget:
+            break
+        chosen.append(name)
+        spent += SECONDS.get(name, 0.0)
+    return options + chosen
 
 
 def _child(request: dict, fds: list[int]) -> None:
@@ -191,9 +205,11 @@ def _child(request: dict, fds: list[int]) -> None:
 
         args = [a for a in request["args"] if not a.startswith("--select=")]
         if MAP:
-            args = select(request["cwd"], args)
+            args = tests_for_mutant(request["cwd"], args)
+            print(f"forkserver: {sum(not a.startswith('-') for a in args) if args else 0} test(s) chosen",
+                  file=sys.stderr, flush=True)
             if args is None:
-                print("forkserver: no test can tell this mutant apart (see select)", file=sys.stderr)
+                print("forkserver: no test can tell this mutant apart (see tests_for_mutant)", file=sys.stderr)
                 status = 0
                 return
         status = pytest_in.main([request["root"], *args], plugins=[FastFirst(SECONDS)])
@@ -235,7 +251,9 @@ def _serve_one(conn: socket.socket, timeout: float) -> None:
         _child(request, fds)
     for fd in fds:
         os.close(fd)
+    start = time.monotonic()
     status = _wait(pid, conn, timeout)
+    print(f"forkserver: exit {status} in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
     try:
         conn.sendall(f"{status}\n".encode())
     except OSError:
@@ -326,7 +344,13 @@ def serve(sock_path: str, root: str, args: list[str], timeout: float) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module that imports only inside its package's context
             pass
-    print(f"forkserver: ready in {time.monotonic() - start:.1f} s on {sock_path}", file=sys.stderr)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+    import pytest_in
+    from pathlib import Path
+
+    compiled = pytest_in.precompile(Path(root).resolve())  # each child recompiles only the mutant
+    print(f"forkserver: ready in {time.monotonic() - start:.1f} s on {sock_path} ({compiled} modules "
+          "compiled)", file=sys.stderr)
     if os.path.exists(sock_path):
         os.unlink(sock_path)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -346,6 +370,17 @@ def serve(sock_path: str, root: str, args: list[str], timeout: float) -> None:
         os.unlink(sock_path)
 
 
+FAILED_MARK = ".forkserver.failed"
+
+
+def _failed() -> int:
+    """No answer from the server: cosmic-ray would count the exit status as a kill, so leave a
+    mark that makes run.sh refuse the report."""
+    with open(FAILED_MARK, "a") as f:
+        f.write("the fork server did not answer\n")
+    return 5
+
+
 def run(sock_path: str, args: list[str]) -> int:
     """Have the server run pytest on `args` in this directory; its exit status."""
     request = {"cwd": os.getcwd(), "root": ".", "args": args}
@@ -354,7 +389,7 @@ def run(sock_path: str, args: list[str]) -> int:
         client.connect(sock_path)
     except OSError as exc:
         print(f"forkserver: no server on {sock_path} ({exc}): start it with mutation/run.sh", file=sys.stderr)
-        return 5
+        return _failed()
     sys.stdout.flush()
     socket.send_fds(client, [json.dumps(request).encode() + b"\n"], [1, 2])
     reply = b""
@@ -362,7 +397,7 @@ def run(sock_path: str, args: list[str]) -> int:
         part = client.recv(64)
         if not part:
             print("forkserver: the server hung up", file=sys.stderr)
-            return 5
+            return _failed()
         reply += part
     return int(reply)
 

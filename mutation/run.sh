@@ -60,6 +60,9 @@ fi
 [ -f report.name ] && out="$repo/mutation/results/$(cat report.name).txt"
 start=$(date +%s)
 "$bin/cosmic-ray" exec "mutation/$name.toml" session.sqlite || echo "cosmic-ray exec stopped: the report has the mutants done"
+if [ -f .forkserver.failed ]; then  # its exit status read as a kill: the report would lie
+    echo "the fork server stopped answering (forkserver.log): no report written" >&2; cat forkserver.log >&2; exit 1
+fi
 took=$(( $(date +%s) - start + $(cat exec.seconds 2>/dev/null || echo 0) ))
 echo "$took" > exec.seconds
 { echo "$(cat report.head), $took s"

@@ -22,11 +22,30 @@ from pathlib import Path
 PACKAGES = {"alexspec": "alexspec", "alexspec.compiler": "compiler", "alexspec.runtime": "runtime"}
 
 
+# path -> (source bytes, code): code compiled before a fork (mutation/forkserver.py fills it
+# with the unmutated files), used where the file still holds exactly those bytes
+COMPILED: dict[str, tuple[bytes, object]] = {}
+
+
+def precompile(root: Path) -> int:
+    """Compile every .py file of the packages under `root` into COMPILED; how many."""
+    for d in PACKAGES.values():
+        for f in (root / d).rglob("*.py"):
+            source = f.read_bytes()
+            COMPILED[str(f)] = (source, compile(source, str(f), "exec", dont_inherit=True))
+    return len(COMPILED)
+
+
 class SourceLoader(importlib.machinery.SourceFileLoader):
-    """Compile from the source every time, and write no `.pyc`."""
+    """Compile from the source every time (or take COMPILED's code of the same bytes), and write
+    no `.pyc`."""
 
     def get_code(self, fullname):
-        return self.source_to_code(self.get_data(self.path), self.path)
+        source = self.get_data(self.path)
+        cached = COMPILED.get(self.path)
+        if cached is not None and cached[0] == source:
+            return cached[1]
+        return self.source_to_code(source, self.path)
 
 
 class CopyFinder(importlib.abc.MetaPathFinder):
