@@ -52,7 +52,8 @@ if [ -z "$resume" ]; then
         "$bin/python" "$repo/mutation/sample.py" session.sqlite --survivors "$last"
         echo "$name-rerun$k" > report.name
     elif [ -n "${SAMPLE:-}" ]; then
-        "$bin/python" "$repo/mutation/sample.py" session.sqlite "$SAMPLE"
+        "$bin/python" "$repo/mutation/sample.py" session.sqlite "$SAMPLE" | tee sample.out
+        SAMPLE="$(sed -n 's/^kept \([0-9]*\) of \([0-9]*\) mutants$/\1 of \2/p' sample.out)"
     fi
     grep -q -- "--select=" "mutation/$name.toml" || "$bin/cosmic-ray" baseline "mutation/$name.toml"
     echo "commit $commit, sample ${SAMPLE:-all}${RERUN:+, survivors rerun}" > report.head

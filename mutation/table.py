@@ -7,7 +7,9 @@ mutants cosmic-ray made, how many of them were run (all, unless the run was stop
 first N of its random job order), killed by the tests of that run, survivors killed by tests
 added afterwards (the `NAME-rerunK.txt` reports) or, listed in killed_by_hand.txt, by a test
 outside the module's run, survivors left, of those the equivalent ones (listed with a reason in
-equivalent.txt), and the score: killed / non-equivalent, over the mutants run.
+equivalent.txt), and the score: killed / non-equivalent, over the mutants run. A sampled run
+(`SAMPLE=N`) gives the module's mutant count, the sample's size, and its score with a 95% Wilson
+interval: an estimate of the whole module's score.
 """
 
 from __future__ import annotations
@@ -60,8 +62,24 @@ def row(name: str, eq: set, by_hand: set) -> str | None:
     equiv = sum(k in eq for k in left)
     non_eq = len(o) - equiv
     score = (killed + newly) / non_eq if non_eq else 1.0
+    sampled = re.search(r"sample (\d+) of (\d+)", head)
+    if sampled:  # a seeded random sample (mutation/sample.py): the score is an estimate
+        total = int(sampled[2])
+        low, high = wilson(killed + newly, non_eq)
+        run = f"{len(o)} (random sample)"
+        return (f"| {name} | {commit} | {total} | {run} | {killed} | {newly} | {len(left)} | {equiv} "
+                f"| {score:.1%} (95%: {low:.0%}-{high:.0%}) |")
     run = f"{len(o)}" if len(o) == total else f"{len(o)} (stopped: {len(o) / total:.0%}, random order)"
     return f"| {name} | {commit} | {total} | {run} | {killed} | {newly} | {len(left)} | {equiv} | {score:.1%} |"
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson interval of a proportion k / n (a sample's score for the whole module)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre, half = p + z * z / (2 * n), z * ((p * (1 - p) + z * z / (4 * n)) / n) ** 0.5
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
 
 
 def main() -> None:
