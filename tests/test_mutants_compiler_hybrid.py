@@ -19,8 +19,20 @@ import alexspec
 from alexspec.compiler import build, lower
 from alexspec.compiler.parallel import hybrid
 from alexspec.compiler.parallel.hybrid import build_hybrid
+from alexspec.pipeline import loads
 
 SPEC = "tests/specs/compiler/hybrid-2gpu.cfg"
+# fca also reads pool1: exchange 1 then carries two replicated outputs (conv2's, pool1's), one
+# after the other in each process's buffer
+TWO_BATCH = ("[fca]\ntype=fc\ninputs=conv2\n", "[fca]\ntype=fc\ninputs=conv2,pool1\n")
+
+
+def _net(two_batch: bool = False):
+    if not two_batch:
+        return alexspec.load(SPEC)
+    text = open(SPEC).read()
+    assert TWO_BATCH[0] in text
+    return loads(text.replace(*TWO_BATCH), SPEC)
 WORLD = 2
 GROUP = object()  # stands for the mesh's process group (never used by the fake)
 
@@ -55,11 +67,11 @@ class _Gather(torch.autograd.Function):
         return sum(g[ctx.me] for g in got), None
 
 
-def _run_both(monkeypatch, batch: int, plan=None):
+def _run_both(monkeypatch, batch: int, two_batch: bool = False):
     """Each rank's (model, scores, loss) after forward and backward on the same batch, and
     the hub (its buffer sizes per rank)."""
-    net = alexspec.load(SPEC)
-    plan = plan or lower(net)
+    net = _net(two_batch)
+    plan = lower(net)
     hub = _Hub(WORLD)
     group_seen = []
 
@@ -110,13 +122,15 @@ def _reference(net, x, y):
     return model, scores.detach(), float(cost.loss.detach()), grads
 
 
-@pytest.mark.parametrize("batch", [7, 8])
-def test_two_hybrid_processes_compute_the_one_process_scores_loss_and_gradients(monkeypatch, batch):
+@pytest.mark.parametrize("batch,two_batch", [(7, False), (8, False), (7, True)])
+def test_two_hybrid_processes_compute_the_one_process_scores_loss_and_gradients(monkeypatch, batch,
+                                                                                  two_batch):
     """Both ranks return the whole minibatch's scores and loss of the single-process model; a
     split layer's gradient (on its own rank) and the sum over ranks of a replicated layer's
     gradient (each rank's share; DDP's comm hook sums them) equal the single-process gradient.
-    Batch 7 splits into unequal shares (4 and 3), so rank 1's buffer is padded."""
-    net, out, hub, x, y = _run_both(monkeypatch, batch)
+    Batch 7 splits into unequal shares (4 and 3), so rank 1's buffer is padded; `two_batch`:
+    exchange 1 moves two replicated outputs."""
+    net, out, hub, x, y = _run_both(monkeypatch, batch, two_batch)
     ref, want_scores, want_loss, want_grads = _reference(net, x, y)
     for model, scores, loss in out:
         assert torch.allclose(scores, want_scores, rtol=1e-12, atol=1e-12)
@@ -141,6 +155,9 @@ def test_each_exchange_sends_the_largest_share_from_every_process(monkeypatch):
     (7 * 10, from rank 0). All_gather needs equal sizes, the same on both ranks."""
     _, _, hub, _, _ = _run_both(monkeypatch, 7)
     assert hub.sizes[0] == hub.sizes[1] == [4 * 144, 7 * 16, 7 * 12, 7 * 10]
+    # fca reading pool1 too (3x3x16 = 144 per image): exchange 1 carries 4 * (144 + 144)
+    _, _, hub, _, _ = _run_both(monkeypatch, 7, two_batch=True)
+    assert hub.sizes[0] == hub.sizes[1] == [4 * 288, 7 * 16, 7 * 12, 7 * 10]
 
 
 def test_the_hybrid_parts_start_from_the_single_process_weights_and_rule_order(monkeypatch):
