@@ -4,6 +4,7 @@ Each expected value is written out by hand from the spec, not recomputed by the 
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import alexspec
@@ -51,3 +52,123 @@ def test_a_hybrid_process_with_too_few_cuda_devices_takes_the_cpu(monkeypatch):
     devs, why = devices.process_devices("auto", 3, 2, 3, per_gpu=True)
     assert devs == [torch.device("cpu")]
     assert why == "devices: gpu2 -> cpu (process 2 of 3: 1 CUDA device(s) are too few, CPU)"
+
+
+def _model(sections: str):
+    return build(loads(SPEC.format(sections=sections), "s.cfg"), devices="cpu", seed=0)
+
+
+SPEC = """[net]
+type=net
+innerSize=8
+[data]
+type=data
+dataIdx=0
+[labels]
+type=data
+dataIdx=1
+{sections}
+[probs]
+type=softmax
+inputs=fc
+[logprob]
+type=cost.logreg
+inputs=labels,probs
+"""
+
+
+def test_rscale_draws_its_sizes_with_cuda_convnet2s_probabilities():
+    """RandomScaleLayer (cuda-convnet2 layer.cu): an 8x8 input with maxScale=2 scales to one of
+    n = 8 - int(8/2) + 1 = 5 sizes, size s+tgtSize with probability (s+1)^2 / (n(n+1)(2n+1)/6);
+    `cumulative` is their running sum, 1/55, 5/55, 14/55, 30/55 and 55/55 = 1 (every draw picks
+    a size)."""
+    m = _model("[rs]\ntype=rscale\ninputs=data\nchannels=3\nmaxScale=2\ntgtSize=4\n"
+               "[fc]\ntype=fc\ninputs=rs\noutputs=3\n")
+    want = [1 / 55, 5 / 55, 14 / 55, 30 / 55, 55 / 55]
+    assert m.layers["rs"].cumulative == pytest.approx(want, rel=1e-12)
+
+
+def test_the_program_shows_eltsum_coefficients_and_local_filters():
+    """`model.program()` (what `alexspec show --program` prints) names eltsum's coefficients and
+    a local layer's channels -> filters (16 filters of 3x3 over 3 channels, padding 1)."""
+    m = _model("[a]\ntype=local\ninputs=data\nchannels=3\nfilters=16\nfilterSize=3\npadding=1\n"
+               "[b]\ntype=local\ninputs=data\nchannels=3\nfilters=16\nfilterSize=3\npadding=1\n"
+               "[s]\ntype=eltsum\ninputs=a,b\ncoeffs=1,0.5\n[fc]\ntype=fc\ninputs=s\noutputs=3\n")
+    text = m.program()
+    assert "a = Local(3->16 3x3/1 pad 1 unshared)" in text
+    assert "s = EltSum(coeffs 1,0.5)" in text
+
+
+def test_blocked_cmrnorm_at_alexnets_size_pads_less_than_one_block(monkeypatch):
+    """cmrnorm with blocked=1 over 96 maps in blocks of 5 (cuda-convnet's kFCNorm with blocked:
+    map i is normalised by the squares of its block [5*(i//5), 5*(i//5)+5) within the 96 maps),
+    against a float64 loop; the squares are padded by 4 maps to 100 (never by more than a block:
+    a spy on F.pad refuses more, which also keeps a wrong block count from allocating)."""
+    import torch.nn.functional as F
+
+    pads = []
+    real_pad = F.pad
+
+    def spy(x, pad, *a, **k):
+        pads.append(tuple(pad))
+        assert max(pad) < 5, pad
+        return real_pad(x, pad, *a, **k)
+
+    from alexspec.compiler.layers.norm import CrossMapNorm
+    from alexspec.errors import Span
+    from alexspec.ir import CrossMapNormLayer
+
+    mod = CrossMapNorm(CrossMapNormLayer(name="n", type="cmrnorm", inputs=("a",), span=Span("s.cfg", 1, 1),
+                                         channels=96, size=5, scale=0.3, pow=0.75, minDiv=2.0, blocked=True))
+    monkeypatch.setattr(F, "pad", spy)
+    x = torch.randn(2, 96, 2, 2, dtype=torch.float64)
+    y = mod(x)
+    assert pads == [(0, 0, 0, 0, 0, 4)]
+    want = torch.empty_like(x)
+    for i in range(96):
+        lo = 5 * (i // 5)
+        s = sum(x[:, j] ** 2 for j in range(lo, min(lo + 5, 96)))
+        want[:, i] = x[:, i] / (2.0 + 0.3 / 5 * s) ** 0.75
+    assert torch.allclose(y, want, rtol=1e-12, atol=1e-14)
+
+
+def test_torchrun_processes_of_a_data_parallel_run_take_their_own_cuda_devices(monkeypatch):
+    """`--gpu auto` under torchrun, a 2-GPU net, 4 CUDA devices: process 1 of 2 drives cuda:2
+    and cuda:3 (process 0 has 0 and 1)."""
+    from alexspec.compiler.parallel import devices
+
+    monkeypatch.setattr(devices, "cuda_count", lambda: 4)
+    devs, why = devices.process_devices("auto", 2, 1, 2, per_gpu=False)
+    assert devs == [torch.device("cuda:2"), torch.device("cuda:3")]
+    assert why == "devices: gpu0 -> cuda:2, gpu1 -> cuda:3 (process 1 of 2: its own 2 CUDA device(s))"
+
+
+def test_a_hybrid_process_given_one_device_uses_it(monkeypatch):
+    """A hybrid run's process 1 of 2 with `--gpu cpu` (one device for all) runs on it."""
+    from alexspec.compiler.parallel import devices
+
+    monkeypatch.setattr(devices, "cuda_count", lambda: 0)
+    devs, why = devices.process_devices("cpu", 1, 1, 2, per_gpu=True)
+    assert devs == [torch.device("cpu")]
+    assert why == "devices: gpu1 -> cpu (process 1 of 2: as given)"
+
+
+def test_a_hybrid_process_leaves_an_sgd_state_that_does_not_fit_to_paper_sgd():
+    """`local_sgd_state` of a hybrid process: a whole model's state with a velocity list of the
+    wrong length, or none, is returned as it is (PaperSGD.load_state_dict then says what does not
+    fit), not cut to this process's rules or failing with a KeyError/TypeError."""
+    from alexspec.compiler.parallel import local_sgd_state
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = alexspec.load("tests/specs/compiler/hybrid-2gpu.cfg")
+    model = build_hybrid(net, lower(net), 1, torch.device("cpu"), seed=0)
+    full = model.full_rule_order()
+    short = {"velocity": [torch.zeros(1)] * (len(full) - 1)}
+    assert local_sgd_state(model, short) is short
+    none = {"velocity": None}
+    assert local_sgd_state(model, none) is none
+    whole = {"velocity": [torch.full((1,), float(i)) for i in range(len(full))]}
+    got = local_sgd_state(model, whole)
+    mine = model.local_rule_order()
+    assert got["velocity"] == [whole["velocity"][full.index(r)] for r in mine]
+    assert got["names"] == [f"{n}.{k}" for n, k, _ in mine]
