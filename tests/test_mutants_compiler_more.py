@@ -172,3 +172,60 @@ def test_a_hybrid_process_leaves_an_sgd_state_that_does_not_fit_to_paper_sgd():
     mine = model.local_rule_order()
     assert got["velocity"] == [whole["velocity"][full.index(r)] for r in mine]
     assert got["names"] == [f"{n}.{k}" for n, k, _ in mine]
+
+
+def test_hybrid_replicas_on_part_of_the_gpus_are_refused_at_the_layer_that_has_them():
+    """conva replicated over all 4 logical GPUs, then a pool layer over two of them: the
+    compiler refuses it, located at the pool's `gpu=` (any layer type, not only those whose
+    name sorts before "data")."""
+    from alexspec.errors import SpecError
+
+    text = ("[*]\nepsW=0.01\nepsB=0.02\nmomW=0.9\nmomB=0.9\nwc=0\n[net]\ntype=net\ninnerSize=8\n"
+            "[data]\ntype=data\ndataIdx=0\nchannels=3\n[labels]\ntype=data\ndataIdx=1\n"
+            "[conva]\ntype=conv\ninputs=data\nchannels=3\nfilters=16\nfilterSize=3\ngpu=0,1,2,3\n"
+            "[poola]\ntype=pool\ninputs=conva\nchannels=16\npool=max\nsizeX=3\nstride=1\ngpu=0,1\n"
+            "[fc]\ntype=fc\ninputs=poola\noutputs=10\ngpu=0\n[probs]\ntype=softmax\ninputs=fc\n"
+            "[logprob]\ntype=cost.logreg\ninputs=labels,probs\n")
+    net = loads(text, "h.cfg")
+    with pytest.raises(SpecError) as e:
+        lower(net)
+    (d,) = e.value.diagnostics
+    assert (d.span.path, d.span.line, d.code) == ("h.cfg", 31, "unsupported")
+    assert d.message == ("layer 'poola': 2 replicas in a hybrid spec over 4 logical GPUs; replicated "
+                         "layers must run on all of them (gpu=0,1,2,3) yet")
+    assert d.hint == "replicate over every logical GPU, or put the layer on one GPU"
+
+
+def _dropout_model(kind: str):
+    return _model(f"[d]\ntype={kind}\ninputs=data\nkeep=0.5\n[fc]\ntype=fc\ninputs=d\noutputs=3\n")
+
+
+def test_dropout_scales_at_train_time_and_dropout2_at_test_time():
+    """cuda-convnet2's two dropouts (docs/compiler.md): `dropout` gives x*m/keep in training and
+    x at test time; `dropout2` gives x*m in training and x*keep at test time (m ~ Bernoulli)."""
+    x = torch.rand(4, 3, 8, 8) + 1.0  # no zeros, so a kept value is told from a dropped one
+    for kind, kept, test in (("dropout", 2.0, 1.0), ("dropout2", 1.0, 0.5)):
+        d = _dropout_model(kind).layers["d"]
+        d.train()
+        y = d(x)
+        ratio = y / x
+        assert set(ratio.unique().tolist()) == {0.0, kept}, kind
+        d.eval()
+        assert torch.equal(d(x), x * test), kind
+
+
+def test_the_drelu_neuron_is_x_minus_a_tanh_x_over_a():
+    """drelu[a] = x - a tanh(x/a) (cuda-convnet2 neurons.cuh), against float64 math."""
+    import math
+
+    m = _model("[fc]\ntype=fc\ninputs=data\noutputs=3\nneuron=drelu[2]\n")
+    act = m.layers["fc"].neuron.double()
+    xs = [-3.0, -0.5, 0.0, 0.25, 4.0]
+    got = act(torch.tensor(xs, dtype=torch.float64)).tolist()
+    assert got == pytest.approx([v - 2 * math.tanh(v / 2) for v in xs], rel=1e-12, abs=1e-15)
+
+
+def test_the_program_shows_an_sfc_layers_inputs_outputs_and_parts():
+    """sfc over the 8x8x3 images (192 inputs) to 16 outputs in 4 parts: `192 -> 16 in 4 parts`."""
+    m = _model("[fc]\ntype=sfc\ninputs=data\noutputs=16\nparts=4\n")
+    assert "fc = SplitFullyConnected(192 -> 16 in 4 parts)" in m.program()
