@@ -226,6 +226,62 @@ def test_the_drelu_neuron_is_x_minus_a_tanh_x_over_a():
 
 
 def test_the_program_shows_an_sfc_layers_inputs_outputs_and_parts():
-    """sfc over the 8x8x3 images (192 inputs) to 16 outputs in 4 parts: `192 -> 16 in 4 parts`."""
-    m = _model("[fc]\ntype=sfc\ninputs=data\noutputs=16\nparts=4\n")
-    assert "fc = SplitFullyConnected(192 -> 16 in 4 parts)" in m.program()
+    """sfc over the 8x8x3 images (192 inputs) to 24 outputs in 4 parts: `192 -> 24 in 4 parts`
+    (each part's weights are 6 x 48)."""
+    m = _model("[fc]\ntype=sfc\ninputs=data\noutputs=24\nparts=4\n")
+    assert "fc = SplitFullyConnected(192 -> 24 in 4 parts)" in m.program()
+
+
+def test_the_program_shows_a_symmetric_padding_above_256_as_one_number():
+    """A conv padded by 257 on every side (258x258 filters every 132 pixels over 8x8 images: the
+    3 windows end exactly at the far padding) prints `pad 257`, like any symmetric padding (ints
+    above 256 are distinct objects in CPython, so the comparison must be by value)."""
+    m = _model("[c]\ntype=conv\ninputs=data\nchannels=3\nfilters=16\nfilterSize=258\nstride=132\n"
+               "padding=257\n[fc]\ntype=fc\ninputs=c\noutputs=3\n")
+    assert "c = Conv(3->16 258x258/132 pad 257)" in m.program()
+
+
+def test_a_hybrid_processs_program_lists_its_stages_and_the_exchanges():
+    """`HybridNet.program()` of rank 0 of the small hybrid spec: the replicated layers, then per
+    stage this GPU's layers and the exchange before the next (tests/test_distributed_hybrid.py's
+    layout: conv2 by shares; fcb from gpu1 and fca from gpu0; fc2b from gpu1; the logits fc3)."""
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = alexspec.load("tests/specs/compiler/hybrid-2gpu.cfg")
+    text = build_hybrid(net, lower(net), 0, torch.device("cpu"), seed=0).program()
+    assert text == ("HybridNet: logical GPU 0 of 2 on cpu; 4 exchange(s)\n"
+                    "    replicated: conv1, pool1, conv2\n"
+                    "    exchange 1: conv2(shares)\n"
+                    "    stage 1: fca\n"
+                    "    exchange 2: fcb(gpu1), fca(gpu0)\n"
+                    "    stage 2: passa, fc2a\n"
+                    "    exchange 3: fc2b(gpu1)\n"
+                    "    stage 3: passc, fc3, probs\n"
+                    "    exchange 4: fc3(gpu0)")
+
+
+def test_a_cuda_device_gets_nccl_with_gloo_for_the_cpu_collectives():
+    """The backend is chosen from a torch device's own `.type` (a string torch makes anew, not
+    the literal "cuda"): CUDA devices get nccl plus gloo for the small CPU collectives."""
+    from alexspec.compiler.parallel.group import process_group_backend
+
+    assert process_group_backend(torch.device("cuda", 0).type) == "cpu:gloo,cuda:nccl"
+    assert process_group_backend(torch.device("cpu").type) == "gloo"
+
+
+def test_the_device_mesh_is_made_for_the_first_logical_gpus_device_type(monkeypatch):
+    """Under torchrun with `--gpu cpu,0` (logical GPU 0 on the CPU, 1 on cuda:0), the backend is
+    chosen for the first device (gloo) and the mesh is made for the same device type, cpu."""
+    import torch.distributed.device_mesh as device_mesh
+
+    from alexspec.compiler.parallel import devices, group
+
+    for k, v in {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(devices, "cuda_count", lambda: 1)
+    monkeypatch.setattr(group.dist, "is_initialized", lambda: True)
+    made = []
+    monkeypatch.setattr(device_mesh, "init_device_mesh", lambda kind, shape, **kw: made.append((kind, shape)))
+    ctx = group.setup(alexspec.load("specs/alexnet-mini.cfg"), "cpu,0")
+    assert ctx.devices == [torch.device("cpu"), torch.device("cuda:0")]
+    assert ctx.backend == "gloo" and made == [("cpu", (2,))]
