@@ -25,14 +25,17 @@ SPEC = "tests/specs/compiler/hybrid-2gpu.cfg"
 # fca also reads pool1: exchange 1 then carries two replicated outputs (conv2's, pool1's), one
 # after the other in each process's buffer
 TWO_BATCH = ("[fca]\ntype=fc\ninputs=conv2\n", "[fca]\ntype=fc\ninputs=conv2,pool1\n")
+# fcb with 12 outputs: in exchange 2 rank 1 sends 7*12 numbers and pads to rank 0's 7*16
+NARROW_FCB = ("[fcb]\ntype=fc\ninputs=conv2\noutputs=16\n", "[fcb]\ntype=fc\ninputs=conv2\noutputs=12\n")
+VARIANTS = {"": (), "two_batch": (TWO_BATCH,), "narrow_fcb": (NARROW_FCB,)}
 
 
-def _net(two_batch: bool = False):
-    if not two_batch:
-        return alexspec.load(SPEC)
+def _net(variant: str = ""):
     text = open(SPEC).read()
-    assert TWO_BATCH[0] in text
-    return loads(text.replace(*TWO_BATCH), SPEC)
+    for old, new in VARIANTS[variant]:
+        assert old in text
+        text = text.replace(old, new)
+    return loads(text, SPEC)
 WORLD = 2
 GROUP = object()  # stands for the mesh's process group (never used by the fake)
 
@@ -67,10 +70,10 @@ class _Gather(torch.autograd.Function):
         return sum(g[ctx.me] for g in got), None
 
 
-def _run_both(monkeypatch, batch: int, two_batch: bool = False):
+def _run_both(monkeypatch, batch: int, variant: str = ""):
     """Each rank's (model, scores, loss) after forward and backward on the same batch, and
     the hub (its buffer sizes per rank)."""
-    net = _net(two_batch)
+    net = _net(variant)
     plan = lower(net)
     hub = _Hub(WORLD)
     group_seen = []
@@ -122,15 +125,16 @@ def _reference(net, x, y):
     return model, scores.detach(), float(cost.loss.detach()), grads
 
 
-@pytest.mark.parametrize("batch,two_batch", [(7, False), (8, False), (7, True)])
+@pytest.mark.parametrize("batch,variant", [(7, ""), (8, ""), (7, "two_batch"), (7, "narrow_fcb")])
 def test_two_hybrid_processes_compute_the_one_process_scores_loss_and_gradients(monkeypatch, batch,
-                                                                                  two_batch):
+                                                                                  variant):
     """Both ranks return the whole minibatch's scores and loss of the single-process model; a
     split layer's gradient (on its own rank) and the sum over ranks of a replicated layer's
     gradient (each rank's share; DDP's comm hook sums them) equal the single-process gradient.
     Batch 7 splits into unequal shares (4 and 3), so rank 1's buffer is padded; `two_batch`:
-    exchange 1 moves two replicated outputs."""
-    net, out, hub, x, y = _run_both(monkeypatch, batch, two_batch)
+    exchange 1 moves two replicated outputs; `narrow_fcb`: the two columns of exchange 2 differ
+    in size, so rank 1 pads after its column."""
+    net, out, hub, x, y = _run_both(monkeypatch, batch, variant)
     ref, want_scores, want_loss, want_grads = _reference(net, x, y)
     for model, scores, loss in out:
         assert torch.allclose(scores, want_scores, rtol=1e-12, atol=1e-12)
@@ -156,7 +160,7 @@ def test_each_exchange_sends_the_largest_share_from_every_process(monkeypatch):
     _, _, hub, _, _ = _run_both(monkeypatch, 7)
     assert hub.sizes[0] == hub.sizes[1] == [4 * 144, 7 * 16, 7 * 12, 7 * 10]
     # fca reading pool1 too (3x3x16 = 144 per image): exchange 1 carries 4 * (144 + 144)
-    _, _, hub, _, _ = _run_both(monkeypatch, 7, two_batch=True)
+    _, _, hub, _, _ = _run_both(monkeypatch, 7, "two_batch")
     assert hub.sizes[0] == hub.sizes[1] == [4 * 288, 7 * 16, 7 * 12, 7 * 10]
 
 
@@ -178,3 +182,29 @@ def test_the_hybrid_parts_start_from_the_single_process_weights_and_rule_order(m
         assert model.full_rule_order() == want_order
         mine = {n.split(".")[1] for n in state}
         assert model.local_rule_order() == [r for r in want_order if r[0] in mine]
+
+
+def test_loading_a_state_with_missing_or_unknown_entries_is_refused_by_name():
+    """`HybridNet.load_state_dict` (strict) takes its own entries out of a whole model's state;
+    an entry of its own missing, or a key the whole model does not have, is refused, naming the
+    first five of each (sorted)."""
+    net = _net()
+    plan = lower(net)
+    whole = build(net, devices="cpu", seed=1, dtype=torch.float64).state_dict()
+    model = build_hybrid(net, plan, 1, torch.device("cpu"), seed=0, dtype=torch.float64)
+    model.load_state_dict(whole)
+    assert all(torch.equal(v, whole[k]) for k, v in model.state_dict().items())
+    without = {k: v for k, v in whole.items() if k != "layers.fcb.bias"}
+    with pytest.raises(RuntimeError) as e:
+        model.load_state_dict(without)
+    assert str(e.value) == ("Error(s) in loading state_dict for HybridNet: missing ['layers.fcb.bias'], "
+                            "unexpected []")
+    with pytest.raises(RuntimeError) as e:
+        model.load_state_dict({**whole, "layers.nope.weight": torch.zeros(1)})
+    assert str(e.value) == ("Error(s) in loading state_dict for HybridNet: missing [], "
+                            "unexpected ['layers.nope.weight']")
+    own = sorted(model.state_dict())
+    assert len(own) > 5
+    with pytest.raises(RuntimeError) as e:
+        model.load_state_dict({})
+    assert str(e.value) == f"Error(s) in loading state_dict for HybridNet: missing {own[:5]}, unexpected []"

@@ -27,7 +27,7 @@ def test_the_transfer_log_sums_bytes_per_direction():
         y = model(x)
         assert (log.count("fwd"), log.bytes("fwd"), log.count("bwd"), log.bytes("bwd")) == (5, 4864, 0, 0)
         y.sum().backward()
-    assert (log.count("bwd"), log.bytes("bwd"), log.bytes()) == (5, 4864, 2 * 4864)
+    assert (log.count("bwd"), log.bytes("bwd"), log.bytes("fwd"), log.bytes()) == (5, 4864, 4864, 2 * 4864)
 
 
 def test_the_images_are_the_first_data_layer_with_dataidx_0():
@@ -285,3 +285,116 @@ def test_the_device_mesh_is_made_for_the_first_logical_gpus_device_type(monkeypa
     ctx = group.setup(alexspec.load("specs/alexnet-mini.cfg"), "cpu,0")
     assert ctx.devices == [torch.device("cpu"), torch.device("cuda:0")]
     assert ctx.backend == "gloo" and made == [("cpu", (2,))]
+
+
+def _bilinear_loop(img: torch.Tensor, tgt: int, scale: float) -> torch.Tensor:
+    """kResizeBilinear in float64, pixel by pixel: target p reads source coordinate
+    clamp(p*scale + size/2 - tgt/2*scale, 0, size - 1.01) and blends its 4 neighbours."""
+    import math
+
+    c, size = img.shape[0], img.shape[-1]
+    out = torch.empty(c, tgt, tgt, dtype=torch.float64)
+
+    def src(p):
+        v = min(max(p * scale + size * 0.5 - tgt * 0.5 * scale, 0.0), size - 1.01)
+        lo = math.floor(v)
+        return lo, v - lo
+
+    for py in range(tgt):
+        y0, fy = src(py)
+        for px in range(tgt):
+            x0, fx = src(px)
+            out[:, py, px] = ((1 - fy) * (1 - fx) * img[:, y0, x0] + (1 - fy) * fx * img[:, y0, x0 + 1]
+                              + fy * (1 - fx) * img[:, y0 + 1, x0] + fy * fx * img[:, y0 + 1, x0 + 1])
+    return out
+
+
+def test_rscale_in_training_rescales_and_crops_as_cuda_convnet2():
+    """RandomScaleLayer::fpropActs, one draw per batch (the module seeds Python's generator from
+    torch's): r picks the i-th size tgtSize+i with r <= cumulative[i], a scale factor uniform in
+    [max(1, size/(1+i+tgt)), size/(tgt+i)], a crop corner in [0, i]; the image is rescaled by
+    bilinear interpolation (unless the size is the input's) and cropped. Against a float64 loop
+    of those steps, for seeds that draw several sizes."""
+    import random
+
+    m = _model("[rs]\ntype=rscale\ninputs=data\nchannels=3\nmaxScale=2\ntgtSize=4\n"
+               "[fc]\ntype=fc\ninputs=rs\noutputs=3\n")
+    mod = m.layers["rs"].train()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    probs = [(i + 1) ** 2 / 55 for i in range(5)]  # n = 5 sizes (see the test above)
+    cumulative = [sum(probs[:i + 1]) for i in range(5)]
+    drawn = set()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        rng = random.Random(int(torch.randint(0, 2**62, (1,))))
+        r = rng.random()
+        i = next(k for k, p in enumerate(cumulative) if r <= p)
+        size = 4 + i
+        lo, hi = max(1.0, 8 / (1.0 + size)), 8 / size
+        factor = lo + rng.random() * (hi - lo)
+        top, left = rng.randrange(i + 1), rng.randrange(i + 1)
+        want = torch.stack([_bilinear_loop(img, size, factor) if size != 8 else img for img in x])
+        want = want[:, :, top:top + 4, left:left + 4]
+        torch.manual_seed(seed)
+        got = mod(x)
+        assert torch.allclose(got, want, rtol=1e-12, atol=1e-12), (seed, size)
+        drawn.add(size)
+    assert len(drawn) >= 3 and max(drawn) > 4
+
+
+def test_rscale_at_its_own_size_above_256_crops_without_rescaling():
+    """An rscale whose only size is the input's (257x257, tgtSize 257, maxScale 1) returns the
+    images unchanged in training: there is nothing to rescale (a bilinear pass at scale 1 would
+    blend the last row and column; sizes above 256 are distinct int objects in CPython)."""
+    net = loads(SPEC.format(sections="[rs]\ntype=rscale\ninputs=data\nchannels=3\nmaxScale=1\n"
+                                     "tgtSize=257\n[fc]\ntype=fc\ninputs=rs\noutputs=3\n")
+                .replace("innerSize=8", "innerSize=257"), "s.cfg")
+    mod = build(net, devices="cpu", seed=0).layers["rs"].train()
+    x = torch.randn(1, 3, 257, 257)
+    assert torch.equal(mod(x), x)
+
+
+def test_nailbed_on_one_pixel_images_keeps_the_pixel():
+    """nailbed (stride 2) of 1x1 images: ceil(1/2) = 1 output pixel, the input's own."""
+    net = loads(SPEC.format(sections="[nb]\ntype=nailbed\ninputs=data\nchannels=3\nstride=2\n"
+                                     "[fc]\ntype=fc\ninputs=nb\noutputs=3\n")
+                .replace("innerSize=8", "innerSize=1"), "s.cfg")
+    x = torch.randn(2, 3, 1, 1)
+    assert torch.equal(build(net, devices="cpu", seed=0).layers["nb"](x), x)
+
+
+def test_only_the_model_output_is_marked_in_the_program():
+    """`program()` marks one line `[model output]`: the logits' layer (fc4 in twocol-small)."""
+    text = build(alexspec.load(TWOCOL), devices="cpu", seed=0).program()
+    marked = [line.split(" = ")[0].split()[-1] for line in text.splitlines() if "[model output]" in line]
+    assert marked == ["fc4"]
+
+
+def test_too_few_devices_say_give_one_per_logical_gpu():
+    """`--gpu cpu,cpu` for a 3-GPU spec: the error says 2 were given and how to give 3."""
+    from alexspec.compiler.parallel.devices import resolve_devices
+    from alexspec.errors import RunError
+
+    with pytest.raises(RunError) as e:
+        resolve_devices("cpu,cpu", 3)
+    assert str(e.value.message) == "the spec uses 3 logical GPUs but 2 devices were given (cpu, cpu)"
+    assert (e.value.where, e.value.hint) == ("--gpu", "give one device per logical GPU, e.g. 0,1,2 or cpu,cpu,cpu")
+
+
+def test_a_weight_source_of_another_layer_type_is_refused_by_type():
+    """A conv layer sharing an fc layer's weights: refused because the types differ (cuda-convnet
+    requires the same type), at the conv's weightSource."""
+    from alexspec.errors import SpecError
+
+    text = ("[*]\nepsW=0.1\nepsB=0.1\nmomW=0.9\nmomB=0.9\nwc=0.01\n[data]\ntype=data\ndataIdx=0\n"
+            "channels=1\n[labels]\ntype=data\ndataIdx=1\n[net]\ntype=net\ninnerSize=2\n"
+            "[fa]\ntype=fc\ninputs=data\noutputs=4\n"
+            "[cb]\ntype=conv\ninputs=data\nchannels=1\nfilters=16\nfilterSize=2\nweightSource=fa\n"
+            "[fc]\ntype=fc\ninputs=fa,cb\noutputs=3\n[probs]\ntype=softmax\ninputs=fc\n"
+            "[cost]\ntype=cost.logreg\ninputs=labels,probs\n")
+    with pytest.raises(SpecError) as e:
+        build(loads(text, "shared.cfg"), devices="cpu")
+    (d,) = e.value.diagnostics
+    assert d.message == ("layer 'cb': weightSource 'fa': 'fa' is a fc layer, this one is conv "
+                         "(cuda-convnet requires the same type)")
+    assert (d.span.path, d.span.line, d.code) == ("shared.cfg", 27, "weight-source")  # the weightSource= line
