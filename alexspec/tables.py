@@ -16,7 +16,6 @@ italic and drops colours, as rich does.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
 from typing import Literal
 
 Justify = Literal["left", "right", "center"]
@@ -69,11 +68,15 @@ def _justify(text: str, width: int, how: Justify) -> str:
     return text + " " * excess
 
 
-@dataclass
+# Plain classes, not dataclasses: creating a dataclass compiles its methods, about 4 M
+# instructions each at every start (tests/test_tables.py, docs/architecture.md).
 class Line:
     """One line of text made of pieces, each in a style (None: plain)."""
 
-    pieces: tuple[tuple[str, str | None], ...]
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: tuple[tuple[str, str | None], ...]) -> None:
+        self.pieces = pieces
 
     @classmethod
     def plain(cls, text: str) -> "Line":
@@ -83,20 +86,20 @@ class Line:
         return ["".join(paint(t, s, styled, colour) for t, s in self.pieces)]
 
 
-@dataclass
 class _Row:
-    cells: tuple[str, ...]
-    style: str | None
-    section_after: bool = False
+    __slots__ = ("cells", "style", "section_after")
+
+    def __init__(self, cells: tuple[str, ...], style: str | None) -> None:
+        self.cells, self.style, self.section_after = cells, style, False
 
 
-@dataclass
 class Table:
     """A titled table of text cells; `add_section` draws a rule under the last row."""
 
-    title: str
-    columns: list[tuple[str, Justify]] = field(default_factory=list)
-    rows: list[_Row] = field(default_factory=list)
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.columns: list[tuple[str, Justify]] = []
+        self.rows: list[_Row] = []
 
     def add_column(self, header: str, justify: Justify = "left") -> None:
         self.columns.append((header.expandtabs(8), justify))
@@ -139,11 +142,11 @@ class Table:
 Block = Table | Line
 
 
-@dataclass
 class Report:
     """Tables and lines printed one after the other (what `alexspec check` prints)."""
 
-    blocks: list[Block]
+    def __init__(self, blocks: list[Block]) -> None:
+        self.blocks = blocks
 
     def text(self, styled: bool = False, colour: bool = True) -> str:
         """The whole report, each line ending in a newline; SGR styles when `styled`."""
