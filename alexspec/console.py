@@ -1,17 +1,24 @@
-"""The one place that writes to the terminal: a thin wrapper over rich.
+"""The one place that writes to the terminal: plain text, `alexspec.tables` reports, and rich.
 
 Library code never prints; it returns renderables or reports through objects the CLI hands it.
+rich is imported only when something needs it (a progress bar, a rich renderable): `check`
+prints its report with `alexspec.tables` and never imports rich (see docs/architecture.md,
+"Start-up time").
 """
 
 from __future__ import annotations
 
 import os
 import sys
-
-from rich.console import Console as RichConsole
+from functools import cached_property
+from typing import IO, TYPE_CHECKING
 
 from alexspec.errors import AlexspecError
+from alexspec.tables import Line, Report, Table
 from alexspec.words import count
+
+if TYPE_CHECKING:
+    from rich.console import Console as RichConsole
 
 
 # Width for output that is not a terminal (a pipe, a file): wide enough that no line is broken
@@ -19,22 +26,58 @@ from alexspec.words import count
 UNWRAPPED = 10_000
 
 
-def _rich(stderr: bool) -> RichConsole:
+def _rich(stderr: bool) -> "RichConsole":
+    from rich.console import Console as RichConsole
+
     c = RichConsole(stderr=stderr, highlight=False, soft_wrap=True)
     if not c.is_terminal and "COLUMNS" not in os.environ:
         c.width = UNWRAPPED
     return c
 
 
-class Console:
-    """stdout for results, stderr for diagnostics. On a terminal, tables fit its width; elsewhere
-    nothing is wrapped, so a log or a pipe gets each line whole."""
+def terminal_styles(stream: IO[str]) -> tuple[bool, bool]:
+    """(styles, colours) for text written to `stream`, decided as rich decides them: styles on a
+    terminal (TTY_COMPATIBLE=1 or a non-empty FORCE_COLOR count as one, TTY_COMPATIBLE=0 or an
+    empty FORCE_COLOR as none) unless TERM is dumb or unknown; colours unless NO_COLOR is set."""
+    env = os.environ
+    if env.get("TTY_COMPATIBLE", "") in ("0", "1"):
+        tty = env["TTY_COMPATIBLE"] == "1"
+    elif env.get("FORCE_COLOR") is not None:
+        tty = env["FORCE_COLOR"] != ""
+    else:
+        try:
+            tty = stream.isatty()
+        except (AttributeError, ValueError):  # no isatty, or a closed file
+            tty = False
+    styled = tty and env.get("TERM", "").lower() not in ("dumb", "unknown")
+    return styled, env.get("NO_COLOR", "") == ""
 
-    def __init__(self) -> None:
-        self.out = _rich(stderr=False)
-        self.err = _rich(stderr=True)
+
+class Console:
+    """stdout for results, stderr for diagnostics. A `tables.Report` is printed whole (a table
+    wider than the terminal is not shrunk); text for rich (progress bars, other commands' lines)
+    fits the terminal's width there, and elsewhere is not wrapped, so a log or a pipe gets each
+    line whole."""
+
+    @cached_property
+    def out(self) -> "RichConsole":
+        """rich on stdout (imported at first use)."""
+        return _rich(stderr=False)
+
+    @cached_property
+    def err(self) -> "RichConsole":
+        """rich on stderr (imported at first use)."""
+        return _rich(stderr=True)
 
     def print(self, *renderables: object) -> None:
+        """Reports and tables of `alexspec.tables` as text (styled on a terminal); anything else
+        through rich."""
+        if renderables and all(isinstance(r, (Report, Table, Line)) for r in renderables):
+            styled, colour = terminal_styles(sys.stdout)
+            blocks = [b for r in renderables for b in (r.blocks if isinstance(r, Report) else [r])]
+            sys.stdout.write(Report(blocks).text(styled, colour))
+            sys.stdout.flush()
+            return
         self.out.print(*renderables)
 
     def write(self, text: str) -> None:

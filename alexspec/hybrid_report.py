@@ -3,10 +3,9 @@ each exchange (one all_gather) moves per image of the minibatch. Torch-free."""
 
 from __future__ import annotations
 
-from rich.table import Table
-
 from alexspec.hybrid import hybrid_layout, is_hybrid
 from alexspec.net import Net
+from alexspec.tables import Table
 
 
 def hybrid_tables(net: Net) -> list[Table]:
@@ -14,21 +13,19 @@ def hybrid_tables(net: Net) -> list[Table]:
     if not is_hybrid(net):
         return []
     lay = hybrid_layout(net)
-    procs = Table(title=f"hybrid: one process per logical GPU ({lay.world}), replicated layers "
-                  "data-parallel", title_justify="left")
+    procs = Table(f"hybrid: one process per logical GPU ({lay.world}), replicated layers data-parallel")
     for col, just in (("process", "right"), ("replicated", "right"), ("own layers", "left"),
                       ("parameters", "right")):
-        procs.add_column(col, justify=just)
+        procs.add_column(col, just)
     rep = sum(net[n].params for n in lay.replicated)
     for g in range(lay.world):
         own = [n for n, gpu, _ in lay.split if gpu == g]
         procs.add_row(str(g), f"{rep:,}", ", ".join(own) or "-",
                       f"{rep + sum(net[n].params for n in own):,}")
-    ex = Table(title="exchanges (all_gather, float32), bytes per image of the minibatch",
-               title_justify="left")
+    ex = Table("exchanges (all_gather, float32), bytes per image of the minibatch")
     for col, just in (("exchange", "right"), ("moves", "left"), ("sent by each", "right"),
                       ("received by each", "right")):
-        ex.add_column(col, justify=just)
+        ex.add_column(col, just)
     for i, crossings in enumerate(lay.exchanges, start=1):
         what = ", ".join(f"{c.layer} ({'shares' if c.kind == 'batch' else f'from {c.src}'})"
                          for c in crossings)
