@@ -14,13 +14,12 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+
+import lark
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from alexspec.errors import Diagnostic, Span, SpecError
-from alexspec.lalr import Parser, Token, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-
-if TYPE_CHECKING:
-    from lark import Lark
 
 
 @dataclass(frozen=True)
@@ -62,21 +61,19 @@ class RawFile:
     warnings: list[Diagnostic] = field(default_factory=list)  # what ConfigParser accepted silently
 
 
-def _header(children: list) -> tuple:
-    lsqb, name = children
-    return ("header", lsqb, name)
+class _Build(Transformer):
+    """Applied while parsing (LALR): each line to a tuple of its tokens; no checks, no tree."""
 
+    def header(self, children):
+        lsqb, name = children
+        return ("header", lsqb, name)
 
-def _item(children: list) -> tuple:
-    return ("item", children[0], children[1] if len(children) > 1 else None)
+    def item(self, children):
+        return ("item", children[0], children[1] if len(children) > 1 else None)
 
+    def start(self, children):
+        return children
 
-def _start(children: list) -> list:
-    return children
-
-
-# Applied while parsing (LALR): each line to a tuple of its tokens; no checks, no tree.
-CALLBACKS = {"header": _header, "item": _item, "start": _start}
 
 _OPTIONS = dict(parser="lalr", lexer="contextual", propagate_positions=False)
 
@@ -91,42 +88,27 @@ def grammar_sha256() -> str:
     return hashlib.sha256(grammar_text().encode("utf-8")).hexdigest()
 
 
-def build_parser(transformer: Any = None) -> "Lark":
-    """The parser lark builds from the grammar (scripts/gen_parser_tables.py serialises it; the
-    tests compare `tables_parser` and alexspec.lalr with it). Imports lark."""
-    from lark import Lark
-
+def build_parser(transformer: Transformer | None = None) -> Lark:
+    """The parser built from the grammar: lark analyses it (about a third of `check`'s start-up)."""
     # Spans come from the tokens, which always carry line and column; propagate_positions
     # (positions on tree nodes) would cost a quarter of the parse time for nothing.
     return Lark(grammar_text(), transformer=transformer, **_OPTIONS)
 
 
-def tables_parser(transformer: Any = None) -> "Lark | None":
-    """lark's parser loaded from `parser_tables.py`, or None when those tables were made from
-    another grammar text or another lark version. Imports lark (tests only)."""
-    import lark
-
+def tables_parser(transformer: Transformer | None = None) -> Lark | None:
+    """The parser loaded from `parser_tables.py` (written by scripts/gen_parser_tables.py), or
+    None when those tables were made from another grammar text or another lark version."""
     from alexspec import parser_tables as t
 
     if t.GRAMMAR_SHA256 != grammar_sha256() or t.LARK_VERSION != lark.__version__:
         return None
-    return lark.Lark._load_from_dict(t.DATA, t.MEMO, transformer=transformer)
-
-
-class StaleTables(RuntimeError):
-    """parser_tables.py was written from another grammar.lark (a developer's error: regenerate)."""
+    return Lark._load_from_dict(t.DATA, t.MEMO, transformer=transformer)
 
 
 @lru_cache(maxsize=1)
-def _parser() -> Parser:
-    # lark's tables, run by alexspec.lalr: the parse lark's own parser gives
-    # (tests/test_parser_tables.py), without importing lark at every start
-    from alexspec import parser_tables as t
-
-    if t.GRAMMAR_SHA256 != grammar_sha256():
-        raise StaleTables("alexspec/parser_tables.py was made from another grammar.lark: "
-                          "run python scripts/gen_parser_tables.py")
-    return Parser(t.DATA, t.MEMO, CALLBACKS)
+def _parser() -> Lark:
+    # The same parser either way (tests/test_parser_tables.py); stale tables only cost time.
+    return tables_parser(_Build()) or build_parser(_Build())
 
 
 def _token_span(path: str, tok: Token) -> Span:

@@ -101,14 +101,13 @@ from alexspec.cli import main
 with contextlib.redirect_stdout(io.StringIO()) as out:
     rc = main(["check", sys.argv[1]])
 print(rc, "60,965,224" in out.getvalue() or "9,218" in out.getvalue(),
-      sorted({m.split(".")[0] for m in sys.modules} & {"rich", "lark"}))
+      sorted({m.split(".")[0] for m in sys.modules} & {"rich"}))
 """
 
 
 @pytest.mark.parametrize("spec", ["specs/alexnet.cfg", "tests/specs/compiler/hybrid-2gpu.cfg"])
-def test_check_imports_neither_rich_nor_lark(spec):
-    # rich: a third of check's start-up (its import and its table render); lark: a tenth (the
-    # parser is lark's tables run by alexspec.lalr)
+def test_check_does_not_import_rich(spec):
+    # rich: a third of check's start-up (its import and its table render)
     r = subprocess.run([sys.executable, "-c", GUARD, spec], capture_output=True, text=True, timeout=60,
                        cwd=ROOT)
     assert r.returncode == 0, r.stderr
