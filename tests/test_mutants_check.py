@@ -172,6 +172,34 @@ def test_a_cycle_after_a_layer_already_searched_is_found():
     assert ds[1].message == "layer 'c': the inputs form a cycle: c <- d <- c"
 
 
+def test_did_you_mean_prefers_a_layer_on_the_readers_gpu():
+    """`convc` is as close to `conva` (GPU 1) as to `convb` (GPU 0), both above the reader on
+    GPU 0: the hint names convb (kills the GPU term subtracted or shifted: `+` -> `-`, `>>`)."""
+    text = HEAD + conv("conva", "data", extra="gpu=1") + conv("convb", "data", extra="gpu=0") + \
+        fc("out", "conva,convb,convc", "gpu=0") + END
+    (d,) = errors(text)
+    assert (d.message, d.hint) == ("layer 'out': input layer 'convc' is not defined", "did you mean 'convb'?")
+
+
+def test_did_you_mean_considers_names_after_the_readers_name_and_below_it():
+    """Candidates are every other layer: `pool1` sorts after the reader `out`, and `conv1` is
+    defined below its reader (kills `layer.name == reader.name` -> `>` and its `continue` ->
+    `break`)."""
+    (d,) = errors(HEAD + conv("pool1", "data") + fc("out", "pol") + END)
+    assert d.hint == "did you mean 'pool1'?"
+    (d,) = errors(HEAD + fc("out", "conv") + conv("conv1", "data") + END)
+    assert d.hint == "did you mean 'conv1'?"
+
+
+def test_did_you_mean_proposes_a_compact_sections_written_name():
+    """`[pool1]` with columns=2 is the layers pool1a, pool1b; `pool` is closest to the name the
+    file writes, pool1 (kills `if written and ...` -> `if not written and ...`)."""
+    text = "[net]\ntype=net\ninnerSize=8\n" + HEAD + conv("pool1", "data", extra="columns=2") + \
+        fc("out", "pool", "columns=1") + END
+    (d,) = errors(text)
+    assert (d.message, d.hint) == ("layer 'out': input layer 'pool' is not defined", "did you mean 'pool1'?")
+
+
 # --- structure: neurons, cost inputs -----------------------------------------------------------
 
 @pytest.mark.parametrize("neuron, message, hint", [
@@ -313,6 +341,9 @@ def test_an_image_size_of_one_is_accepted():
     """--inner-size 1: a 1x1 image (kills `inner <= 0` -> `<= 1`)."""
     n = net(HEAD + conv("c1", "data") + fc("out", "c1") + END, inner_size=1)
     assert n["data"].output == Shape(3, 1, 1) and n["c1"].output == Shape(16, 1, 1)
+    # a 1x1 image is not "an image" to Shape.is_image, but dataIdx=0 is never a label layer:
+    # no "reading the label layer 'data'" warning (kills `data_idx != 0` -> `>= 0` in `labels`)
+    assert n.warnings == ()
 
 
 def test_data_layers_count_no_parameters_and_no_multiply_adds():
