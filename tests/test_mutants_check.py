@@ -285,6 +285,15 @@ def test_a_negative_gpu_is_one_error():
     assert (d.code, d.message) == ("gpu", "layer 'c1': gpu indices must be 0 or more (got [-1])")
 
 
+def test_a_layer_on_300_gpus_is_accepted():
+    """300 replicas (0..299) are distinct and gapless: counts and GPU numbers past 256 are
+    compared by value (kills `len(set(gpu)) < len(gpu)` -> `is not` and the gap test's
+    `g != k` -> `g is not k`: CPython shares int objects only up to 256)."""
+    gpus = ",".join(map(str, range(300)))
+    n = net(HEAD + conv("c1", "data", extra=f"gpu={gpus}") + fc("out", "c1") + END)
+    assert n["c1"].gpus == tuple(range(300)) and n.num_gpus == 300 and n.replicas == 300
+
+
 # --- data layers ---------------------------------------------------------------------------------
 
 def test_an_image_layer_read_only_by_an_fc_has_three_channels():
