@@ -139,6 +139,16 @@ def test_one_value_for_two_inputs_is_located_at_the_whole_value():
     assert where(d) == (n, 10, n, 11)
 
 
+def test_an_element_on_a_last_line_without_a_newline_is_located_exactly():
+    """The file's last line, `inputs=labels,prob` with no newline after it, is a line too: the
+    undefined `prob` is columns 15-19 (kills `0 < n <= len(lines)` -> `n < len(lines)`)."""
+    text = HEAD + conv("c1", "data") + fc("out", "c1") + END.replace("labels,probs\n", "labels,prob")
+    (d,) = errors(text)
+    assert (d.message, d.hint) == ("layer 'cost': input layer 'prob' is not defined", "did you mean 'probs'?")
+    n = text.count("\n") + 1
+    assert where(d) == (n, 15, n, 19)
+
+
 # --- references and cycles ---------------------------------------------------------------------
 
 def test_two_forward_references_in_a_chain_are_two_order_errors_not_a_cycle():
