@@ -89,13 +89,17 @@ def test_without_sources_a_list_element_is_located_at_the_whole_value():
 
 # --- spans of list elements --------------------------------------------------------------------
 
-def test_an_element_before_an_inline_comment_is_located_exactly():
-    """`inputs=conv1,cXY # a,b`: the undefined `cXY` is columns 14-17, not running into the
-    comment (kills slicing the line past the value's end: `end_column + 1`, `<< 1`, `^ 1`)."""
-    text = HEAD + conv("conv1", "data") + "[out]\ntype=fc\ninputs=conv1,cXY # a,b\noutputs=10\n\n" + END
+@pytest.mark.parametrize("name, end", [("cXY", 17), ("cX", 16)])
+def test_an_element_before_an_inline_comment_is_located_exactly(name, end):
+    """`inputs=conv1,cXY # a,b`: the undefined name ends where it ends (column 17, or 16 for
+    `cX`), not running into the comment. An odd and an even end column, so that slicing the line
+    two characters or more past the value's end is seen (kills `end_column - 1` -> `+ 1`,
+    `<< 1`, and `| 1`, `^ 1`, which move an even end only)."""
+    text = HEAD + conv("conv1", "data") + f"[out]\ntype=fc\ninputs=conv1,{name} # a,b\noutputs=10\n\n" + END
     (d,) = errors(text)
-    assert d.code == "undefined-input" and d.message == "layer 'out': input layer 'cXY' is not defined"
-    assert where(d) == (line_of(text, "inputs=conv1,cXY"), 14, line_of(text, "inputs=conv1,cXY"), 17)
+    assert d.code == "undefined-input" and d.message == f"layer 'out': input layer {name!r} is not defined"
+    n = line_of(text, f"inputs=conv1,{name} ")
+    assert where(d) == (n, 14, n, end)
 
 
 def test_a_default_from_the_star_section_is_located_at_its_element():
