@@ -377,6 +377,15 @@ def test_data_layers_count_no_parameters_and_no_multiply_adds():
     assert n.macs == 8 * 8 * 16 * 27 + 1024 * 10
 
 
+def test_a_data_layer_read_only_by_a_layer_that_failed_validation_is_placed_on_gpu_0():
+    """check(..., failed=...) with a data layer that only the failed layer reads: it is not
+    unused (the failed layer's inputs count) and it is placed on logical GPU 0, like any data
+    layer no checked layer reads (kills `tuple(readers) or (0,)` -> `(1,)`, `(-1,)`)."""
+    spec = spec_of(HEAD + "[extra]\ntype=data\ndataIdx=2\n\n" + conv("c1", "data") + fc("out", "c1") + END)
+    n = check(spec, inner_size=8, failed={"bad": ("extra",)})
+    assert n["extra"].gpus == (0,) and n["extra"].output == Shape(1)
+
+
 # --- weightSource ---------------------------------------------------------------------------------
 
 def test_a_weight_source_index_with_a_letter_after_a_digit_is_refused():
