@@ -186,13 +186,44 @@ def test_a_cycle_after_a_layer_already_searched_is_found():
     assert ds[1].message == "layer 'c': the inputs form a cycle: c <- d <- c"
 
 
-def test_did_you_mean_prefers_a_layer_on_the_readers_gpu():
-    """`convc` is as close to `conva` (GPU 1) as to `convb` (GPU 0), both above the reader on
-    GPU 0: the hint names convb (kills the GPU term subtracted or shifted: `+` -> `-`, `>>`)."""
-    text = HEAD + conv("conva", "data", extra="gpu=1") + conv("convb", "data", extra="gpu=0") + \
-        fc("out", "conva,convb,convc", "gpu=0") + END
+@pytest.mark.parametrize("gpu_a, gpu_b, reader", [(1, 0, 0), (0, 1, 1)])
+def test_did_you_mean_prefers_a_layer_on_the_readers_gpu(gpu_a, gpu_b, reader):
+    """`convc` is as close to `conva` as to `convb`, both above the reader: the hint names convb,
+    the one on the reader's GPU, whether that GPU number is the lower or the higher (kills the
+    GPU term subtracted, shifted or masked: `+` -> `-`, `>>`, `&`; and `layer.gpu ==
+    reader.gpu` -> `!=`, `<`, `<=`, `>`, `>=`, `is`, `is not`)."""
+    text = HEAD + conv("conva", "data", extra=f"gpu={gpu_a}") + conv("convb", "data", extra=f"gpu={gpu_b}") + \
+        fc("out", "conva,convb,convc", f"gpu={reader}") + END
     (d,) = errors(text)
     assert (d.message, d.hint) == ("layer 'out': input layer 'convc' is not defined", "did you mean 'convb'?")
+
+
+def test_did_you_mean_prefers_among_layers_below_the_one_on_the_readers_gpu():
+    """conva (GPU 1) and convb (GPU 0), both below the reader on GPU 0: convb (kills the unranked
+    default -1 -> 1, and the terms multiplied or shifted: `+` -> `*`, `<<`; `2 *` -> `2 **`)."""
+    text = HEAD + fc("out", "convc", "gpu=0") + conv("conva", "data", extra="gpu=1") + \
+        conv("convb", "data", extra="gpu=0") + END
+    (d,) = errors(text)
+    assert d.hint == "did you mean 'convb'?"
+
+
+def test_did_you_mean_prefers_a_layer_above_to_one_below_on_the_readers_gpu():
+    """conva above the reader on GPU 1, convb below it on the reader's GPU 0: conva, since a
+    name below would be an input-order error (kills `2 * (i < here)` -> `2 - ...`, `2 >> ...`,
+    `2 & ...`, and `i < here` -> `==`, `!=`, `>`, `>=`, `is`, `is not`)."""
+    text = HEAD + conv("conva", "data", extra="gpu=1") + fc("out", "conva,convc", "gpu=0") + \
+        conv("convb", "data", extra="gpu=0") + END
+    (d,) = errors(text)
+    assert d.hint == "did you mean 'conva'?"
+
+
+def test_did_you_mean_prefers_a_checked_layer_to_one_that_failed_validation():
+    """conva (below the reader) and convb (its filters= does not validate) are equally close:
+    conva, the failed name ranking lowest (kills the failed names' rank 0 -> 1)."""
+    text = HEAD + fc("out", "convc") + conv("conva", "data") + conv("convb", "data").replace("filters=16", "filters=abc") + END
+    ds = errors(text)
+    assert [(d.code, d.hint) for d in ds if d.code == "undefined-input"] == [("undefined-input", "did you mean 'conva'?")]
+    assert [d.code for d in ds] == ["undefined-input", "value"]
 
 
 def test_did_you_mean_considers_names_after_the_readers_name_and_below_it():
@@ -205,13 +236,26 @@ def test_did_you_mean_considers_names_after_the_readers_name_and_below_it():
     assert d.hint == "did you mean 'conv1'?"
 
 
-def test_did_you_mean_proposes_a_compact_sections_written_name():
+@pytest.mark.parametrize("section", ["pool1", "conv1"])
+def test_did_you_mean_proposes_a_compact_sections_written_name(section):
     """`[pool1]` with columns=2 is the layers pool1a, pool1b; `pool` is closest to the name the
-    file writes, pool1 (kills `if written and ...` -> `if not written and ...`)."""
-    text = "[net]\ntype=net\ninnerSize=8\n" + HEAD + conv("pool1", "data", extra="columns=2") + \
-        fc("out", "pool", "columns=1") + END
+    file writes, pool1; the same for conv1, a name sorting before the reader `out` as pool1
+    sorts after it (kills `if written and ...` -> `if not written`, `written != reader.name` ->
+    `==`, `<`, `<=`, `>`, `>=`, `is`, and the header's group 1 -> group 0)."""
+    text = "[net]\ntype=net\ninnerSize=8\n" + HEAD + conv(section, "data", extra="columns=2") + \
+        fc("out", section[:-1], "columns=1") + END
     (d,) = errors(text)
-    assert (d.message, d.hint) == ("layer 'out': input layer 'pool' is not defined", "did you mean 'pool1'?")
+    assert (d.message, d.hint) == (f"layer 'out': input layer {section[:-1]!r} is not defined",
+                                   f"did you mean {section!r}?")
+
+
+def test_did_you_mean_reads_a_section_header_on_the_first_line():
+    """The compact `[pool1]` on line 1 (its input below it, an order error of its own): `pool` is
+    still closest to pool1 (kills `0 < n` -> `1 < n` in the line lookup)."""
+    text = "[pool1]\ntype=conv\ninputs=data\nchannels=3\nfilters=16\nfilterSize=3\npadding=1\ncolumns=2\n\n" + \
+        HEAD + fc("out", "pool", "columns=1") + END
+    ds = errors(text)
+    assert [(d.code, d.hint) for d in ds][1] == ("undefined-input", "did you mean 'pool1'?")
 
 
 # --- structure: neurons, cost inputs -----------------------------------------------------------
@@ -253,17 +297,23 @@ def test_cost_logreg_refuses_a_non_softmax_layer_sorting_after_softmax():
         "[cost]\ntype=cost.logreg\ninputs=labels,s\n"
     (d,) = errors(text)
     assert (d.code, d.message) == ("cost-inputs", "layer 'cost': the second input must be a softmax layer, not sum 's'")
+    n = line_of(text, "inputs=labels,s")
+    assert where(d) == (n, 15, n, 16)  # at `s` (kills the span's input 1 -> 0, 2)
 
 
-def test_cost_logreg_refuses_a_first_input_sorting_before_data():
-    """A conv (a type name before "data") as the first input of cost.logreg is refused, with
-    the hint (kills `labels.type != "data"` -> `>`)."""
+@pytest.mark.parametrize("first, kind", [("c1", "conv"), ("out", "fc")])
+def test_cost_logreg_refuses_a_first_input_that_is_not_data(first, kind):
+    """A conv (a type name before "data") or an fc (after it) as the first input of cost.logreg
+    is refused, with the hint, at that first name (kills `labels.type != "data"` -> `<`, `>`,
+    and the span's input 0 -> 1, -1)."""
     text = HEAD.replace("[labels]\ntype=data\ndataIdx=1\n\n", "") + conv("c1", "data") + fc("out", "c1") + \
-        END.replace("inputs=labels,probs", "inputs=c1,probs")
+        END.replace("inputs=labels,probs", f"inputs={first},probs")
     (d,) = errors(text)
     assert (d.code, d.message, d.hint) == (
-        "cost-inputs", "layer 'cost': the first input must be the labels data layer, not conv 'c1'",
+        "cost-inputs", f"layer 'cost': the first input must be the labels data layer, not {kind} {first!r}",
         "write inputs=labels,probs")
+    n = line_of(text, f"inputs={first},probs")
+    assert where(d) == (n, 8, n, 8 + len(first))
 
 
 # --- GPUs ----------------------------------------------------------------------------------------
@@ -297,6 +347,17 @@ def test_a_negative_gpu_is_one_error():
     text = HEAD + conv("c1", "data", extra="gpu=-1") + fc("out", "c1") + END
     (d,) = errors(text)
     assert (d.code, d.message) == ("gpu", "layer 'c1': gpu indices must be 0 or more (got [-1])")
+
+
+def test_a_gap_in_the_gpus_is_reported_at_the_layer_past_it():
+    """c1 on gpu=0 (written), c2 on gpu=2: the gap at GPU 1 is c2's, the first layer whose GPU is
+    past the gap (kills `max(layer.gpu) > gap` -> `!=`, `is not`, and `and` -> `or`)."""
+    text = HEAD + conv("c1", "data", extra="gpu=0") + conv("c2", "c1", 16, "gpu=2") + fc("out", "c2") + END
+    (d,) = errors(text)
+    assert (d.code, d.message, d.hint) == (
+        "gpu", "layer 'c2': gpu=2 but no layer runs on logical GPU 1",
+        "logical GPUs are numbered from 0 without gaps; the spec uses [0, 2]")
+    assert d.span.line == line_of(text, "gpu=2")
 
 
 def test_a_layer_on_300_gpus_is_accepted():
@@ -337,6 +398,10 @@ def test_labels_are_a_vector_even_with_channels():
     assert n["labels"].output == Shape(1)
     n = net(HEAD + conv("c1", "data") + conv("c2", "labels", 1) + fc("out", "c1,c2") + END)
     assert n["labels"].output == Shape(1) and n["c2"].output == Shape(16, 1, 1)
+    # the label layer read outside a cost: the compiler's refusal, as a warning (kills the
+    # `labels` set's `data_idx != 0` -> `== 0`, `< 0`, `<= 0`, `!= 1`, `not is_image` -> `is_image`)
+    assert [w.message for w in n.warnings] == [
+        "layer 'c2': reading the label layer 'labels' (dataIdx=1) outside a cost layer is not supported by the compiler"]
 
 
 def test_a_third_data_layer_is_a_vector_without_channels_and_an_image_with_them():
@@ -348,7 +413,11 @@ def test_a_third_data_layer_is_a_vector_without_channels_and_an_image_with_them(
     assert n["extra"].output == Shape(1) and n["out"].params == (16 * 64 + 1) * 10 + 10
     n = net(HEAD + extra + conv("c1", "data") + conv("c2", "extra", 1) + fc("out", "c1,c2") + END)
     assert n["extra"].output == Shape(1, 8, 8)
-    assert any("a second image input (dataIdx=2)" in w.message for w in n.warnings)
+    # the second image's refusal as a warning, and no label warning for its reader (kills
+    # `and not shapes[x].is_image` -> `or`)
+    assert [w.message for w in n.warnings] == [
+        "layer 'extra': a second image input (dataIdx=2) is not supported by the compiler: its data providers "
+        "give each example one image (dataIdx=0) and one label (dataIdx=1)"]
 
 
 @pytest.mark.parametrize("inner", [-1, 0])
