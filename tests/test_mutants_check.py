@@ -153,6 +153,17 @@ def test_an_element_on_a_last_line_without_a_newline_is_located_exactly():
     assert where(d) == (n, 15, n, 19)
 
 
+def test_the_300th_input_is_located_exactly():
+    """An fc reading `data` 299 times, then the undefined `cX`: its span is `cX` alone, columns
+    1503-1505 (7 for `inputs=`, 299 x 5 for `data,`; kills `len(elems) == n` -> `is`: CPython
+    shares int objects only up to 256)."""
+    text = HEAD + fc("out", ",".join(["data"] * 299 + ["cX"])) + END
+    (d,) = errors(text)
+    assert d.message == "layer 'out': input layer 'cX' is not defined"
+    n = line_of(text, "inputs=data,")
+    assert where(d) == (n, 8 + 299 * 5, n, 10 + 299 * 5)
+
+
 # --- references and cycles ---------------------------------------------------------------------
 
 def test_two_forward_references_in_a_chain_are_two_order_errors_not_a_cycle():
