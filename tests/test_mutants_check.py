@@ -235,6 +235,11 @@ def test_did_you_mean_prefers_a_checked_layer_to_one_that_failed_validation():
     ds = errors(text)
     assert [(d.code, d.hint) for d in ds if d.code == "undefined-input"] == [("undefined-input", "did you mean 'conva'?")]
     assert [d.code for d in ds] == ["undefined-input", "value"]
+    # with only the failed layer's name close, it is still proposed: the file defines it (kills
+    # the failed names' loop emptied)
+    text = HEAD + conv("c1", "data") + fc("out", "c1,convbx") + conv("convb", "data").replace("filters=16", "filters=abc") + END
+    ds = errors(text)
+    assert [(d.code, d.hint) for d in ds] == [("undefined-input", "did you mean 'convb'?"), ("value", None)]
 
 
 def test_did_you_mean_considers_names_after_the_readers_name_and_below_it():
