@@ -211,7 +211,7 @@ def test_did_you_mean_prefers_a_layer_on_the_readers_gpu(gpu_a, gpu_b, reader):
 
 def test_did_you_mean_prefers_among_layers_below_the_one_on_the_readers_gpu():
     """conva (GPU 1) and convb (GPU 0), both below the reader on GPU 0: convb (kills the unranked
-    default -1 -> 1, and the terms multiplied or shifted: `+` -> `*`, `<<`; `2 *` -> `2 **`)."""
+    default -1 -> 1, and the terms multiplied, raised or shifted: `+` -> `*`, `**`, `<<`)."""
     text = HEAD + fc("out", "convc", "gpu=0") + conv("conva", "data", extra="gpu=1") + \
         conv("convb", "data", extra="gpu=0") + END
     (d,) = errors(text)
@@ -244,8 +244,8 @@ def test_did_you_mean_prefers_a_checked_layer_to_one_that_failed_validation():
 
 def test_did_you_mean_considers_names_after_the_readers_name_and_below_it():
     """Candidates are every other layer: `pool1` sorts after the reader `out`, and `conv1` is
-    defined below its reader (kills `layer.name == reader.name` -> `>` and its `continue` ->
-    `break`)."""
+    defined below its reader (kills `layer.name == reader.name` -> `>`, `>=`, and its
+    `continue` -> `break`)."""
     (d,) = errors(HEAD + conv("pool1", "data") + fc("out", "pol") + END)
     assert d.hint == "did you mean 'pool1'?"
     (d,) = errors(HEAD + fc("out", "conv") + conv("conv1", "data") + END)
