@@ -102,6 +102,12 @@ def _read_item(s: _Section, item: RawItem, fs: FieldSpec, n_inputs: int, diags: 
         for text, span in elems:
             if not text and fs.name != "weight_source":  # `weightSource=,conv7` = own matrix first
                 raise ValueProblem(span, f"{fs.key} has an empty entry in its list")
+        if fs.name == "weight_source" and n_inputs and len(elems) != n_inputs:
+            # cuda-convnet2's verify_num_params(['weightSource'], auto_expand=False): no broadcast
+            raise ValueProblem(item.value_span,
+                               f"weightSource has {len(elems)} entries for {n_inputs} input{'s' if n_inputs != 1 else ''}",
+                               "give one entry per input; an empty entry keeps that input's own matrix "
+                               "(e.g. weightSource=,conv7)")
         if fs.per_input and n_inputs > 1 and len(elems) == 1:
             elems = elems * n_inputs  # cuda-convnet's broadcast of one value to every input
         elif fs.per_input and n_inputs and len(elems) != n_inputs:
