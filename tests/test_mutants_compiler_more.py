@@ -398,3 +398,95 @@ def test_a_weight_source_of_another_layer_type_is_refused_by_type():
     assert d.message == ("layer 'cb': weightSource 'fa': 'fa' is a fc layer, this one is conv "
                          "(cuda-convnet requires the same type)")
     assert (d.span.path, d.span.line, d.code) == ("shared.cfg", 27, "weight-source")  # the weightSource= line
+
+
+def test_the_program_puts_each_gpus_layers_in_its_own_column():
+    """`program()`: a layer of gpu0 starts after 4 spaces, one of gpu1 after 4 + 36."""
+    lines = build(alexspec.load(TWOCOL), devices="cpu", seed=0).program().splitlines()
+    assert lines[1].startswith("    gpu0 conv1a = Conv(3->16 5x5/2 pad (0,1)x(0,1)) relu  <- feed(data)")
+    assert lines[2].startswith(" " * 40 + "gpu1 conv1b = Conv(")
+
+
+def test_a_minibatch_that_does_not_split_suggests_the_multiple_below():
+    """`--mini 7` over 2 processes: refused, suggesting 6 (the largest multiple of 2 below)."""
+    from alexspec.compiler.parallel.group import ParallelContext, check_batch
+    from alexspec.errors import RunError
+
+    with pytest.raises(RunError) as e:
+        check_batch(7, ParallelContext(rank=0, world_size=2, backend="gloo"))
+    assert str(e.value.message) == "the minibatch of 7 images does not split evenly over 2 processes"
+    assert (e.value.where, e.value.hint) == ("--mini", "use a multiple of 2 (e.g. 6)")
+
+
+def test_too_many_devices_say_how_many_to_give():
+    """More devices than logical GPUs: for 2 GPUs "give 2 devices", for 1 GPU "give 1 device"
+    and "1 logical GPU" in the singular."""
+    from alexspec.compiler.parallel.devices import resolve_devices
+    from alexspec.errors import RunError
+
+    with pytest.raises(RunError) as e:
+        resolve_devices("cpu,cpu,cpu", 2)
+    assert str(e.value.message) == "the spec uses 2 logical GPUs but 3 devices were given (cpu, cpu, cpu)"
+    assert e.value.hint == "give 2 devices (one per logical GPU) or one for all, e.g. 0,1 or cpu,cpu"
+    with pytest.raises(RunError) as e:
+        resolve_devices("cpu,cpu", 1)
+    assert str(e.value.message) == "the spec uses 1 logical GPU but 2 devices were given (cpu, cpu)"
+    assert e.value.hint == "give 1 device (one per logical GPU) or one for all, e.g. 0 or cpu"
+
+
+def test_the_device_checker_tags_the_models_parameters_with_their_gpus():
+    """`LogicalDeviceChecker(model)` knows each parameter's logical GPU: an activation of gpu1
+    fed to conv1a (whose weights live on gpu0) is a violation naming both GPUs."""
+    from alexspec.compiler.checker import LogicalDeviceChecker
+
+    model = build(alexspec.load(TWOCOL), devices="cpu", seed=0)
+    x = torch.randn(1, 3, 16, 16)
+    with LogicalDeviceChecker(model) as chk:
+        chk.tag(x, 1)
+        model.layers["conv1a"](x)
+    assert chk.violations and set(chk.violations[0].gpus) == {0, 1}
+
+
+def _hybrid_setup(monkeypatch, text: str):
+    import torch.distributed.device_mesh as device_mesh
+
+    from alexspec.compiler.parallel import group
+
+    for k, v in {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(group.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(device_mesh, "init_device_mesh", lambda *a, **k: None)
+    return group.setup(loads(text, "h.cfg"), "cpu")
+
+
+def test_a_hybrid_run_names_the_update_periods_of_its_split_layers_only(monkeypatch):
+    """Under torchrun a hybrid spec's updatePeriod on a split layer (fca) is reported as not
+    applied; one on a replicated layer (conv1, data parallel as usual) is not in that line."""
+    text = open("tests/specs/compiler/hybrid-2gpu.cfg").read()
+    on_conv1 = text.replace("initB=0.1\ngpu=0,1", "initB=0.1\ngpu=0,1\nupdatePeriod=2")
+    on_fca = text.replace("outputs=16\nneuron=relu\ngpu=0", "outputs=16\nneuron=relu\ngpu=0\nupdatePeriod=3")
+    assert on_conv1 != text and on_fca != text
+    assert _hybrid_setup(monkeypatch, on_conv1).summary.endswith(
+        "hybrid: logical GPU 0 of 2, 2 replicas data-parallel")
+    assert _hybrid_setup(monkeypatch, on_fca).summary.endswith(
+        "hybrid: logical GPU 0 of 2, 2 replicas data-parallel; updatePeriod=3 on the split layers is "
+        "not applied: every layer sees the whole minibatch at once and is updated once per minibatch "
+        "(docs/compiler.md, hybrid)")
+
+
+def test_the_process_group_waits_300_seconds_by_default(monkeypatch):
+    """`setup` starts the process group with a 300 s timeout unless told otherwise."""
+    from datetime import timedelta
+
+    import torch.distributed.device_mesh as device_mesh
+
+    from alexspec.compiler.parallel import group
+
+    for k, v in {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(group.dist, "is_initialized", lambda: False)
+    started = []
+    monkeypatch.setattr(group.dist, "init_process_group", lambda backend, **kw: started.append((backend, kw)))
+    monkeypatch.setattr(device_mesh, "init_device_mesh", lambda *a, **k: None)
+    ctx = group.setup(alexspec.load("specs/alexnet-mini.cfg"), "cpu")
+    assert started == [("gloo", {"timeout": timedelta(seconds=300)})] and ctx.owns_group
