@@ -407,17 +407,6 @@ def test_the_program_puts_each_gpus_layers_in_its_own_column():
     assert lines[2].startswith(" " * 40 + "gpu1 conv1b = Conv(")
 
 
-def test_a_minibatch_that_does_not_split_suggests_the_multiple_below():
-    """`--mini 7` over 2 processes: refused, suggesting 6 (the largest multiple of 2 below)."""
-    from alexspec.compiler.parallel.group import ParallelContext, check_batch
-    from alexspec.errors import RunError
-
-    with pytest.raises(RunError) as e:
-        check_batch(7, ParallelContext(rank=0, world_size=2, backend="gloo"))
-    assert str(e.value.message) == "the minibatch of 7 images does not split evenly over 2 processes"
-    assert (e.value.where, e.value.hint) == ("--mini", "use a multiple of 2 (e.g. 6)")
-
-
 def test_too_many_devices_say_how_many_to_give():
     """More devices than logical GPUs: for 2 GPUs "give 2 devices", for 1 GPU "give 1 device"
     and "1 logical GPU" in the singular."""
