@@ -143,9 +143,9 @@ def tests_for_mutant(cwd: str, args: list[str]) -> list[str] | None:
       annotations`: mutation/annotations.py's rule): None;
     - the mutated statement runs inside tests: the tests that executed it;
     - it runs when its module is imported (a definition, a default, a decorator, a constant):
-      the tests that executed any line of its file, since any of them may read what it defines
-      (a constant read only by another module's code is missed: such a mutant may survive here
-      and be killed by the whole suite; the score errs low, never high);
+      the tests that executed any line of its file, since any of them may read what it defines,
+      and the suite's fastest tests besides (each group within the budget: a dataclass's
+      generated methods, for one, are not lines of its file);
     - no test executed it: None;
     and of those tests the fastest that fit in FORKSERVER_BUDGET seconds (default 10) of the
     map's times.
@@ -159,6 +159,7 @@ def tests_for_mutant(cwd: str, args: list[str]) -> list[str] | None:
     from annotations import only_annotations
 
     tests: set[int] = set()
+    imported = False
     for rel, lines in changed.items():
         by_line = MAP["lines"].get(rel, {})
         with open(os.path.join(cwd, ".pristine", rel), encoding="utf-8") as f:
@@ -175,21 +176,30 @@ def tests_for_mutant(cwd: str, args: list[str]) -> list[str] | None:
                 found.update(by_line.get(str(n), ()))
         if at_import or -1 in found:  # import time: every test that ran code of this file
             found = {i for ids in by_line.values() for i in ids if i != -1}
+            imported = True
         tests |= found
-    if not tests:
+    if not tests and not imported:
         return None
     # fastest first, within the budget (at least one test): a mutant that the quick tests of its
     # statement do not kill is rarely killed by its slow ones, and the slow ones (training runs)
     # would make a survivor cost minutes; what the budget leaves out can only lower the score
-    names = sorted((MAP["tests"][i] for i in tests), key=lambda n: (SECONDS.get(n, 0.0), n))
     budget = float(os.environ.get("FORKSERVER_BUDGET", "10"))
+    chosen = _fastest((MAP["tests"][i] for i in tests), budget)
+    if imported:  # what it defines may be used by tests that run none of its file's lines (a
+        # dataclass's generated methods are not the file's): the suite's fastest tests too
+        chosen += _fastest((n for n in MAP["tests"] if n not in set(chosen)), budget)
+    return options + chosen
+
+
+def _fastest(names, budget: float) -> list[str]:
+    """The quickest of `names` (by the map's times) that fit in `budget` seconds, at least one."""
     chosen, spent = [], 0.0
-    for name in names:
+    for name in sorted(names, key=lambda n: (SECONDS.get(n, 0.0), n)):
         if chosen and spent + SECONDS.get(name, 0.0) > budget:
             break
         chosen.append(name)
         spent += SECONDS.get(name, 0.0)
-    return options + chosen
+    return chosen
 
 
 def _child(request: dict, fds: list[int]) -> None:

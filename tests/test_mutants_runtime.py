@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -1041,3 +1042,59 @@ def test_cuda_random_states_are_restored_only_onto_as_many_devices(monkeypatch, 
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", calls.append)
     set_rng_state(state, {})
     assert bool(calls) == restored
+
+
+class _SquaredCost:
+    """What a compiled net's `cost` returns for cost.sum2: a batch mean, no classes."""
+
+    def __init__(self, loss):
+        self.loss, self.classifies = loss, False
+
+
+class _RegressionNet(torch.nn.Module):
+    """A net whose cost has no classes (cost.sum2): `cost(out, labels)` is 0.5 * mean sum of squares."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)
+
+    def cost(self, out, labels):
+        return _SquaredCost(0.5 * (out.double() ** 2).sum(1).mean())
+
+
+def test_evaluate_of_a_cost_without_classes_averages_its_value_over_images_and_views():
+    """cost.sum2: the score is the cost's value, each batch's mean weighted by its images and
+    averaged over the ten views; no error rates (NaN), progress per batch, every batch read."""
+    from alexspec.runtime.evaluate import evaluate
+
+    model, split, aug, stats = _eval_setup()
+    net = _RegressionNet(model)
+    seen: list[int] = []
+    got = evaluate(net, split, aug, stats, multiview=True, batch=4, limit=11, progress=seen.append)
+    assert seen == [4, 8, 11] and got.images == 11 and got.views == 10
+    assert math.isnan(got.top1) and math.isnan(got.top5) and got.classifies is False
+    want, n = 0.0, 0
+    with torch.no_grad():
+        for start in (0, 4, 8):
+            idx = torch.arange(start, min(start + 4, 11))
+            views = aug.views(split.images[idx], stats, True)
+            per_view = [float(0.5 * (model.eval()(v).double() ** 2).sum(1).mean()) for v in views]
+            want += sum(per_view) / len(per_view) * len(idx)
+            n += len(idx)
+    assert got.loss == pytest.approx(want / n, rel=1e-9)
+    assert evaluate(net, split, aug, stats, batch=8).images == 20  # no progress callback: fine
+
+
+def test_scores_say_whether_their_error_rates_mean_anything():
+    """`classifies`: error rates present, or an empty pass (nothing to say either way)."""
+    from alexspec.runtime.evaluate import Scores
+
+    nan = float("nan")
+    assert Scores(nan, nan, nan, 0, 1).classifies is True
+    assert Scores(0.5, nan, nan, 1, 1).classifies is False
+    assert Scores(0.5, nan, nan, 7, 10).classifies is False
+    assert Scores(0.5, 0.25, 0.0, 7, 10).classifies is True
+    assert Scores(0.5, 0.25, 0.0, 1, 1).classifies is True
