@@ -10,10 +10,7 @@ node id, switched by a pytest plugin at setup, call and teardown), and writes OU
 - `lines`: for each file under SOURCE_DIR (repository-relative path), each executed line and the
   indices (into `tests`) of the tests that executed it; index -1 is "outside any test" (module
   imports during collection, that is: code that runs when a module is imported).
-- `tests`: the node ids; `seconds`: each test's time; `spawns`: the tests that started a new
-  interpreter (subprocess, multiprocessing's spawn: the CLI, torchrun), whose children import the
-  installed package, never the mutated copy (a forked child shares the test's modules and does
-  run the mutant: forks are not counted); `modules`: the third-party modules the run
+- `tests`: the node ids; `seconds`: each test's time; `modules`: the third-party modules the run
   imported (the fork server preloads them instead of running a warm-up); `source_hash`: a hash of
   every .py file under alexspec/, compiler/, runtime/ and tests/, so a map of other code or other
   tests is refused.
@@ -55,29 +52,8 @@ class Contexts:
         self.cov = cov
         self.seconds: dict[str, float] = {}
         self.failed: list[str] = []
-        self.spawns: set[str] = set()
-        self.current = ""
-        import subprocess
-
-        started = subprocess.Popen._execute_child
-
-        def spy(popen, *args, **kwargs):  # every subprocess start (a new program) goes here
-            self.spawns.add(self.current)
-            return started(popen, *args, **kwargs)
-
-        subprocess.Popen._execute_child = spy
-        import multiprocessing.util as mp_util
-
-        spawned = mp_util.spawnv_passfds  # multiprocessing's "spawn" start (a fresh interpreter)
-
-        def spy_spawn(*args, **kwargs):
-            self.spawns.add(self.current)
-            return spawned(*args, **kwargs)
-
-        mp_util.spawnv_passfds = spy_spawn
 
     def pytest_runtest_setup(self, item) -> None:
-        self.current = item.nodeid
         self.cov.switch_context(item.nodeid)
 
     def pytest_runtest_logreport(self, report) -> None:
@@ -86,7 +62,6 @@ class Contexts:
             self.failed.append(report.nodeid)
 
     def pytest_runtest_logfinish(self, nodeid, location) -> None:
-        self.current = ""
         self.cov.switch_context("")
 
 
@@ -119,9 +94,8 @@ def build(out: Path, source_dir: str, args: list[str]) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"source_dir": source_dir, "source_hash": hashed,
                                "args": args, "tests": tests, "seconds": plugin.seconds,
-                               "spawns": sorted(index[t] for t in plugin.spawns if t in index),
                                "modules": modules, "lines": lines}))
-    print(f"coverage_map: {len(tests)} tests ({len(plugin.spawns - {''})} start processes), {sum(len(v) for v in lines.values())} lines in "
+    print(f"coverage_map: {len(tests)} tests, {sum(len(v) for v in lines.values())} lines in "
           f"{len(lines)} files, {time.monotonic() - start:.0f} s, pytest exited {status}", file=sys.stderr)
     if status != 0 or plugin.failed:
         print(f"coverage_map: tests failed ({', '.join(plugin.failed[:5])}): the map is no baseline",

@@ -79,7 +79,7 @@ def _split(args: list[str]) -> tuple[list[str], list[str]]:
     return options, paths
 
 
-def _statement(source: str, line: int) -> tuple[range, bool]:
+def _statement(tree: ast.Module, line: int) -> tuple[range, bool]:
     """The lines of the innermost statement holding `line` (for a compound statement whose
     header holds it, the header's lines; decorators belong to their definition), and whether it
     runs when the module is imported (it lies in no function: module or class level, a `def`
@@ -100,7 +100,7 @@ def _statement(source: str, line: int) -> tuple[range, bool]:
                     best = (first, last, not in_function)
             visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
 
-    visit(ast.parse(source), False)
+    visit(tree, False)
     if best is None:
         return range(line, line + 1), True
     return range(best[0], best[1] + 1), best[2]
@@ -167,11 +167,12 @@ def tests_for_mutant(cwd: str, args: list[str]) -> list[str] | None:
         with open(os.path.join(cwd, rel), encoding="utf-8") as f:
             if only_annotations(source, f.read()):
                 continue
+        tree = ast.parse(source)
         found: set[int] = set()
         at_import = False
         for line in lines:
-            span, imported = _statement(source, line)
-            at_import |= imported
+            span, top_level = _statement(tree, line)
+            at_import |= top_level
             for n in span:
                 found.update(by_line.get(str(n), ()))
         if at_import or -1 in found:  # import time: every test that ran code of this file
@@ -216,8 +217,7 @@ def _child(request: dict, fds: list[int]) -> None:
         args = [a for a in request["args"] if not a.startswith("--select=")]
         if MAP:
             args = tests_for_mutant(request["cwd"], args)
-            print(f"forkserver: {sum(not a.startswith('-') for a in args) if args else 0} test(s) chosen",
-                  file=sys.stderr, flush=True)
+            print(f"forkserver: {len(_split(args)[1]) if args else 0} test(s) chosen", file=sys.stderr, flush=True)
             if args is None:
                 print("forkserver: no test can tell this mutant apart (see tests_for_mutant)", file=sys.stderr)
                 status = 0

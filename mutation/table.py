@@ -62,15 +62,15 @@ def row(name: str, eq: set, by_hand: set) -> str | None:
     equiv = sum(k in eq for k in left)
     non_eq = len(o) - equiv
     score = (killed + newly) / non_eq if non_eq else 1.0
+    scored = f"{score:.1%}"
     sampled = re.search(r"sample (\d+) of (\d+)", head)
     if sampled:  # a seeded random sample (mutation/sample.py): the score is an estimate
         total = int(sampled[2])
         low, high = wilson(killed + newly, non_eq)
-        run = f"{len(o)} (random sample)"
-        return (f"| {name} | {commit} | {total} | {run} | {killed} | {newly} | {len(left)} | {equiv} "
-                f"| {score:.1%} (95%: {low:.0%}-{high:.0%}) |")
-    run = f"{len(o)}" if len(o) == total else f"{len(o)} (stopped: {len(o) / total:.0%}, random order)"
-    return f"| {name} | {commit} | {total} | {run} | {killed} | {newly} | {len(left)} | {equiv} | {score:.1%} |"
+        run, scored = f"{len(o)} (random sample)", f"{scored} (95%: {low:.0%}-{high:.0%})"
+    else:
+        run = f"{len(o)}" if len(o) == total else f"{len(o)} (stopped: {len(o) / total:.0%}, random order)"
+    return f"| {name} | {commit} | {total} | {run} | {killed} | {newly} | {len(left)} | {equiv} | {scored} |"
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
