@@ -11,6 +11,7 @@ import alexspec
 from alexspec.compiler import build, lower
 from alexspec.compiler.transfer import TransferLog
 from alexspec.pipeline import loads
+from tests.test_mutants_compiler import SPEC, _model
 
 TWOCOL = "tests/specs/compiler/twocol-small.cfg"
 
@@ -52,29 +53,6 @@ def test_a_hybrid_process_with_too_few_cuda_devices_takes_the_cpu(monkeypatch):
     devs, why = devices.process_devices("auto", 3, 2, 3, per_gpu=True)
     assert devs == [torch.device("cpu")]
     assert why == "devices: gpu2 -> cpu (process 2 of 3: 1 CUDA device(s) are too few, CPU)"
-
-
-def _model(sections: str):
-    return build(loads(SPEC.format(sections=sections), "s.cfg"), devices="cpu", seed=0)
-
-
-SPEC = """[net]
-type=net
-innerSize=8
-[data]
-type=data
-dataIdx=0
-[labels]
-type=data
-dataIdx=1
-{sections}
-[probs]
-type=softmax
-inputs=fc
-[logprob]
-type=cost.logreg
-inputs=labels,probs
-"""
 
 
 def test_rscale_draws_its_sizes_with_cuda_convnet2s_probabilities():
