@@ -6,6 +6,8 @@
 #   SAMPLE=80 bash mutation/run.sh NAME  # a seeded random sample of 80 of the module's mutants
 #   RERUN=1 bash mutation/run.sh NAME    # the latest report's survivors again: NAME-rerunK.txt
 #   KEEP=DIR bash mutation/run.sh NAME   # work in DIR and keep it; the same again resumes the run
+#   WORKERS=2 bash mutation/run.sh NAME  # two mutants at a time: cosmic-ray's http distributor, each
+#                                        # worker in its own copy (DIR/w1, DIR/w2) with its own server
 # A module whose test-command starts with --select=MAP (compiler) runs each mutant's tests only,
 # from MAP, written first by mutation/coverage_map.py (its command is in docs/testing.md); that
 # run is the baseline (it exits 1 if a test fails), so cosmic-ray's own baseline is skipped.
@@ -16,34 +18,66 @@ name="$1"
 bin="$repo/.venv/bin"
 out="$repo/mutation/results/$name.txt"
 commit="$(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- alexspec compiler runtime tests || echo ' + uncommitted')"
-server=""
+workers="${WORKERS:-1}"
+pids=()  # fork servers and http workers, killed on exit
+stop_all() { [ ${#pids[@]} -eq 0 ] || kill -KILL "${pids[@]}" 2>/dev/null || true; }
 if [ -n "${KEEP:-}" ]; then
-    work="$KEEP"; trap '[ -z "$server" ] || kill -KILL "$server"' EXIT
+    work="$KEEP"; trap stop_all EXIT
 else
-    work="$(mktemp -d)"; trap '[ -z "$server" ] || kill -KILL "$server"; rm -rf "$work"' EXIT
+    work="$(mktemp -d)"; trap 'stop_all; rm -rf "$work"' EXIT
 fi
-if [ -f "$work/session.sqlite" ]; then  # resume: undo the mutant a stopped exec left in place
-    cp -a "$work/.pristine/." "$work/"
+copy_tree() {  # the repository's files into $1, with the venv, the coverage maps and a pristine copy
+    mkdir -p "$1"
+    (cd "$repo" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$1")
+    ln -s "$repo/.venv" "$1/.venv"
+    [ ! -d "$repo/mutation/coverage" ] || cp -a "$repo/mutation/coverage" "$1/mutation/"  # ignored by git
+    mkdir "$1/.pristine" && (cd "$1" && cp -a --parents alexspec compiler runtime .pristine/)
+}
+trees=("$work")  # where mutants are made: the work folder itself, or one copy per worker
+[ "$workers" -eq 1 ] || trees=($(for k in $(seq 1 "$workers"); do echo "$work/w$k"; done))
+if [ -f "$work/session.sqlite" ]; then  # resume: undo the mutants a stopped exec left in place
+    for t in "${trees[@]}"; do cp -a "$t/.pristine/." "$t/"; done
     resume=1
 else
     resume=""
-    mkdir -p "$work"
-    (cd "$repo" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work")
-    ln -s "$repo/.venv" "$work/.venv"
-    [ ! -d "$repo/mutation/coverage" ] || cp -a "$repo/mutation/coverage" "$work/mutation/"  # ignored by git
-    mkdir "$work/.pristine" && (cd "$work" && cp -a --parents alexspec compiler runtime .pristine/)
+    copy_tree "$work"
+    [ "$workers" -eq 1 ] || for t in "${trees[@]}"; do copy_tree "$t"; done
 fi
 cd "$work"
 mkdir -p "$repo/mutation/results"
-# The server warms up on the module's own test command (its pytest arguments after the socket).
+# Each server warms up on the module's own test command (its pytest arguments after the socket).
 args="$("$bin/python" -c 'import sys, tomllib, shlex; c = tomllib.load(open(sys.argv[1], "rb"))["cosmic-ray"]["test-command"]; print(shlex.join(shlex.split(c)[5:]))' "mutation/$name.toml")"
-rm -f .forkserver.sock
-eval "exec \"$bin/python\" mutation/forkserver.py serve .forkserver.sock . $args" > forkserver.log 2>&1 &  # exec: $! is the server
-server=$!
-while [ ! -S .forkserver.sock ]; do
-    kill -0 "$server" 2>/dev/null || { cat forkserver.log; exit 1; }
-    sleep 1
+for t in "${trees[@]}"; do
+    rm -f "$t/.forkserver.sock"
+    (cd "$t" && eval "exec \"$bin/python\" mutation/forkserver.py serve .forkserver.sock . $args") > "$t/forkserver.log" 2>&1 &
+    pids+=($!)
 done
+for k in "${!trees[@]}"; do
+    while [ ! -S "${trees[$k]}/.forkserver.sock" ]; do
+        kill -0 "${pids[$k]}" 2>/dev/null || { cat "${trees[$k]}/forkserver.log"; exit 1; }
+        sleep 1
+    done
+done
+config="mutation/$name.toml"
+if [ "$workers" -gt 1 ]; then  # one `cosmic-ray http-worker` per copy, on a free port
+    ports=($("$bin/python" -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$workers"))
+    for k in "${!trees[@]}"; do
+        (cd "${trees[$k]}" && exec "$bin/cosmic-ray" http-worker --port "${ports[$k]}") > "${trees[$k]}/http-worker.log" 2>&1 &
+        pids+=($!)
+        until (: > "/dev/tcp/127.0.0.1/${ports[$k]}") 2>/dev/null; do sleep 0.5; done
+    done
+    config="mutation/$name.workers.toml"
+    "$bin/python" - "mutation/$name.toml" "$config" "${ports[@]}" <<'PY'
+import sys
+source, target, *ports = sys.argv[1:]
+text = open(source).read().split("[cosmic-ray.distributor]")[0]
+urls = ", ".join(f'"http://127.0.0.1:{p}"' for p in ports)
+open(target, "w").write(text + f'[cosmic-ray.distributor]\nname = "http"\n\n[cosmic-ray.distributor.http]\nworker-urls = [{urls}]\n')
+PY
+fi
 if [ -z "$resume" ]; then
     "$bin/cosmic-ray" init "mutation/$name.toml" session.sqlite
     if [ -n "${RERUN:-}" ]; then  # the survivors of the latest report, into the next -rerunK report
@@ -55,15 +89,18 @@ if [ -z "$resume" ]; then
         "$bin/python" "$repo/mutation/sample.py" session.sqlite "$SAMPLE" | tee sample.out
         SAMPLE="$(sed -n 's/^kept \([0-9]*\) of \([0-9]*\) mutants$/\1 of \2/p' sample.out)"
     fi
-    grep -q -- "--select=" "mutation/$name.toml" || "$bin/cosmic-ray" baseline "mutation/$name.toml"
+    grep -q -- "--select=" "mutation/$name.toml" || (cd "${trees[0]}" && "$bin/cosmic-ray" baseline "mutation/$name.toml")
     echo "commit $commit, sample ${SAMPLE:-all}${RERUN:+, survivors rerun}" > report.head
 fi
 [ -f report.name ] && out="$repo/mutation/results/$(cat report.name).txt"
 start=$(date +%s)
-"$bin/cosmic-ray" exec "mutation/$name.toml" session.sqlite || echo "cosmic-ray exec stopped: the report has the mutants done"
-if [ -f .forkserver.failed ]; then  # its exit status read as a kill: the report would lie
-    echo "the fork server stopped answering (forkserver.log): no report written" >&2; cat forkserver.log >&2; exit 1
-fi
+"$bin/cosmic-ray" exec "$config" session.sqlite || echo "cosmic-ray exec stopped: the report has the mutants done"
+for t in "${trees[@]}"; do
+    if [ -f "$t/.forkserver.failed" ]; then  # its exit status read as a kill: the report would lie
+        echo "the fork server in $t stopped answering (forkserver.log): no report written" >&2
+        cat "$t/forkserver.log" >&2; exit 1
+    fi
+done
 took=$(( $(date +%s) - start + $(cat exec.seconds 2>/dev/null || echo 0) ))
 echo "$took" > exec.seconds
 { echo "$(cat report.head), $took s"
