@@ -23,6 +23,8 @@ sys.path.insert(0, str(HERE))
 from sample import ENTRY  # noqa: E402
 
 NAMES = ("evaluate", "sgd", "checkpoint", "augment", "check", "shapes", "compiler")
+# Earlier runs kept beside the whole ones: (row label, first report); reruns lie beside it.
+KEPT = (("compiler: seeded sample of 600", Path("compiler-sample-00ef638") / "compiler.txt"),)
 
 
 def outcomes(report: Path) -> dict[tuple[str, str, int], str]:
@@ -41,9 +43,10 @@ def listed(file: str) -> set[tuple[str, str, int]]:
     return out
 
 
-def row(name: str, eq: set, by_hand: set) -> str | None:
-    """One module's table row, or None when it has no report."""
-    first = HERE / "results" / f"{name}.txt"
+def row(name: str, eq: set, by_hand: set, report: Path | None = None) -> str | None:
+    """One module's table row (its run's first report: results/NAME.txt unless given, relative to
+    results/), or None when it has no report."""
+    first = HERE / "results" / (report or f"{name}.txt")
     if not first.is_file():
         return None
     text = first.read_text()
@@ -52,7 +55,7 @@ def row(name: str, eq: set, by_hand: set) -> str | None:
     total = int(re.search(r"^total jobs: (\d+)", text, re.M)[1])
     o = outcomes(first)
     later: dict[tuple[str, str, int], str] = {}  # killed in any rerun counts
-    for rerun in sorted((HERE / "results").glob(f"{name}-rerun*.txt")):
+    for rerun in sorted(first.parent.glob(f"{first.stem}-rerun*.txt")):
         for k, v in outcomes(rerun).items():
             later[k] = v if later.get(k) in (None, "SURVIVED") else later[k]
     killed = sum(v != "SURVIVED" for v in o.values())  # killed, or the test run failed/timed out
@@ -87,8 +90,8 @@ def main() -> None:
     print("| module | measured on | mutants | run | killed | killed later (new tests, reruns) | survived "
           "| equivalent | score (killed / non-equivalent) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name in NAMES:
-        line = row(name, eq, by_hand)
+    for name, report in [(n, None) for n in NAMES] + list(KEPT):
+        line = row(name, eq, by_hand, report)
         if line:
             print(line)
 

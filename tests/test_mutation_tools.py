@@ -1,0 +1,75 @@
+"""The mutation tooling's own arithmetic (mutation/table.py, try_mutant.py, annotations.py) on
+small reports written here, so that the table in docs/testing.md rests on tested code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "mutation"))
+import table  # noqa: E402
+import try_mutant  # noqa: E402
+from annotations import apply  # noqa: E402
+
+SOURCE = "def f(a, b):\n    x = a * b\n    return x + 1\n"
+
+
+def _entry(job: str, occ: int, outcome: str, old: str, new: str) -> str:
+    return (f"[job-id] {job}\nm.py core/NumberReplacer {occ}\n"
+            f"worker outcome: WorkerOutcome.NORMAL, test outcome: TestOutcome.{outcome}\n"
+            "=== DIFF ===\n--- mutation diff ---\n--- am.py\n+++ bm.py\n"
+            f"@@ -1,3 +1,3 @@\n def f(a, b):\n-    {old}\n+    {new}\n     return x + 1\n============\n")
+
+
+def _report(head: str, entries: list[str], total: int) -> str:
+    survivors = sum("SURVIVED" in e for e in entries)
+    return (head + "\n" + "".join(entries) + f"total jobs: {total}\ncomplete: {len(entries)} (x%)\n"
+            f"surviving mutants: {survivors} (y%)\n")
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    (tmp_path / "results").mkdir()
+    monkeypatch.setattr(table, "HERE", tmp_path)
+    return tmp_path / "results"
+
+
+def test_the_score_counts_later_kills_and_leaves_equivalents_out(results):
+    entries = [_entry("a", 0, "KILLED", "x = a * b", "x = a + b"),
+               _entry("b", 1, "SURVIVED", "x = a * b", "x = a - b"),
+               _entry("c", 2, "SURVIVED", "x = a * b", "x = a / b"),
+               _entry("d", 3, "SURVIVED", "x = a * b", "x = a ** b")]
+    (results / "m.txt").write_text(_report("commit abc1234, sample all, 9 s", entries, 4))
+    (results / "m-rerun1.txt").write_text(_report("commit def5678, sample all, survivors rerun, 3 s",
+                                                  [_entry("e", 1, "KILLED", "x = a * b", "x = a - b")], 1))
+    line = table.row("m", eq={("m.py", "core/NumberReplacer", 2)}, by_hand={("m.py", "core/NumberReplacer", 3)})
+    # 1 killed, 2 later (a rerun, a test by hand), none left but the equivalent: 3 of 3
+    assert line == "| m | abc1234 | 4 | 4 | 1 | 2 | 1 | 1 | 100.0% |"
+    line = table.row("m", eq=set(), by_hand=set())
+    assert line == "| m | abc1234 | 4 | 4 | 1 | 1 | 2 | 0 | 50.0% |"
+
+
+def test_a_stopped_run_says_how_far_it_got_and_a_sample_gives_an_interval(results):
+    entries = [_entry("a", 0, "KILLED", "x = a * b", "x = a + b"),
+               _entry("b", 1, "SURVIVED", "x = a * b", "x = a - b")]
+    (results / "m.txt").write_text(_report("commit abc1234, sample all, 9 s", entries, 8))
+    assert table.row("m", set(), set()) == "| m | abc1234 | 8 | 2 (stopped: 25%, random order) | 1 | 0 | 1 | 0 | 50.0% |"
+    (results / "kept").mkdir()
+    (results / "kept" / "m.txt").write_text(_report("commit abc1234, sample 2 of 90, 9 s", entries, 2))
+    low, high = table.wilson(1, 2)
+    assert table.row("m sampled", set(), set(), Path("kept") / "m.txt") == (
+        f"| m sampled | abc1234 | 90 | 2 (random sample) | 1 | 0 | 1 | 0 | 50.0% (95%: {low:.0%}-{high:.0%}) |")
+    assert (round(low, 4), round(high, 4)) == (0.0945, 0.9055)  # Wilson's interval for 1 of 2
+
+
+def test_try_mutant_takes_the_named_mutants_diff_from_a_report(tmp_path):
+    entries = [_entry("a", 0, "KILLED", "x = a * b", "x = a + b"),
+               _entry("b", 1, "SURVIVED", "x = a * b", "x = a - b")]
+    report = tmp_path / "r.txt"
+    report.write_text(_report("commit abc1234, sample all, 9 s", entries, 2))
+    diff = try_mutant.mutant_diff(report, "m.py", "core/NumberReplacer", 1)
+    assert apply(SOURCE, diff) == SOURCE.replace("a * b", "a - b")
+    with pytest.raises(SystemExit, match="not in"):
+        try_mutant.mutant_diff(report, "m.py", "core/NumberReplacer", 7)
