@@ -1,8 +1,10 @@
 """Whole-process start-up of `alexspec check` against a bare Python start, in one process.
 
-Runs `python -c pass` and `python -m alexspec.cli check SPEC` (stdout discarded) alternately,
+Runs `python -c pass`, the dependency floor (FLOOR below: pydantic and lark imported and one
+small pydantic model validated, which is what any `check` of a spec must at least do, before a
+line of alexspec runs) and `python -m alexspec.cli check SPEC` (stdout discarded) alternately,
 REPEAT times each, and prints the best wall time and the best CPU time (user + system) of each
-and their ratios (the best of several runs, so that other load on the machine inflates the
+and their ratios to `python -c pass` (the best of several runs, so that other load on the machine inflates the
 numbers as little as possible; CPU time is the steadier one on a busy machine). The issue's
 target: `check` in at most 0.2 s wall on an idle machine.
 
@@ -32,6 +34,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The least a `check` does with its dependencies: import pydantic's BaseModel, Field and ConfigDict
+# and lark, and build and run one pydantic validator (the first validator also loads pydantic's
+# plugin machinery, importlib.metadata and its entry points, as ours does).
+FLOOR = """
+from pydantic import BaseModel, ConfigDict, Field
+import lark
+class Probe(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    size: int = Field(gt=0)
+Probe(size=1)
+"""
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -69,23 +82,26 @@ def main() -> None:
             env["PYTHONDONTWRITEBYTECODE"] = "1"
         else:
             env["PYTHONPYCACHEPREFIX"] = cache
-        runs = {"bare": [sys.executable, "-c", "pass"],
-                "check": [sys.executable, "-m", "alexspec.cli", "check", args.spec]}
+        runs = {"python -c pass": [sys.executable, "-c", "pass"],
+                "floor (pydantic, lark, one model)": [sys.executable, "-c", FLOOR],
+                f"alexspec check {args.spec}": [sys.executable, "-m", "alexspec.cli", "check", args.spec]}
         for cmd in runs.values():  # warm-up: writes the bytecode caches
             _run(cmd, env)
         if args.instructions:
-            b, c = _instructions(runs["bare"], env), _instructions(runs["check"], env)
-            print(f"instructions: python -c pass {b / 1e6:,.1f} M, alexspec check {args.spec} "
-                  f"{c / 1e6:,.1f} M: ratio {c / b:.1f}x")
+            counts = {what: _instructions(cmd, env) for what, cmd in runs.items()}
+            bare = counts["python -c pass"]
+            for what, n in counts.items():
+                print(f"instructions: {what:40s} {n / 1e6:8,.1f} M  {n / bare:5.1f}x")
             return
-        bare, check = [], []
-        for _ in range(args.repeat):  # interleaved: both see the same load
-            bare.append(_run(runs["bare"], env))
-            check.append(_run(runs["check"], env))
-    for what, i in (("wall", 0), ("cpu", 1)):
-        b, c = min(r[i] for r in bare), min(r[i] for r in check)
-        print(f"{what}: python -c pass {b * 1000:7.1f} ms, alexspec check {args.spec} {c * 1000:7.1f} ms "
-              f"(best of {args.repeat}): ratio {c / b:.1f}x")
+        times: dict[str, list[tuple[float, float]]] = {what: [] for what in runs}
+        for _ in range(args.repeat):  # interleaved: all see the same load
+            for what, cmd in runs.items():
+                times[what].append(_run(cmd, env))
+    bare = {i: min(r[i] for r in times["python -c pass"]) for i in (0, 1)}
+    for what, rs in times.items():
+        wall, cpu = min(r[0] for r in rs), min(r[1] for r in rs)
+        print(f"{what:40s} wall {wall * 1000:7.1f} ms ({wall / bare[0]:5.1f}x), "
+              f"cpu {cpu * 1000:7.1f} ms ({cpu / bare[1]:5.1f}x)  best of {args.repeat}")
 
 
 if __name__ == "__main__":
