@@ -8,6 +8,8 @@
 #   KEEP=DIR bash mutation/run.sh NAME   # work in DIR and keep it; the same again resumes the run
 #   WORKERS=2 bash mutation/run.sh NAME  # two mutants at a time: cosmic-ray's http distributor, each
 #                                        # worker in its own copy (DIR/w1, DIR/w2) with its own server
+#   MAP=FILE RERUN=1 bash mutation/run.sh NAME  # a --select module with another coverage map, e.g.
+#                                        # one of the tests written since the run only (a rerun's kills)
 # A module whose test-command starts with --select=MAP (compiler) runs each mutant's tests only,
 # from MAP, written first by mutation/coverage_map.py (its command is in docs/testing.md); that
 # run is the baseline (it exits 1 if a test fails), so cosmic-ray's own baseline is skipped.
@@ -45,8 +47,21 @@ else
 fi
 cd "$work"
 mkdir -p "$repo/mutation/results"
-# Each server warms up on the module's own test command (its pytest arguments after the socket).
-args="$("$bin/python" -c 'import sys, tomllib, shlex; c = tomllib.load(open(sys.argv[1], "rb"))["cosmic-ray"]["test-command"]; print(shlex.join(shlex.split(c)[5:]))' "mutation/$name.toml")"
+# The run's configuration: the module's, with MAP's coverage map in --select (when given) and,
+# for several workers, the http distributor (added below, once their ports are known).
+config="mutation/$name.run.toml"
+"$bin/python" - "mutation/$name.toml" "$config" "${MAP:-}" <<'PY'
+import re, sys
+source, target, new_map = sys.argv[1:]
+text = open(source).read()
+if new_map:
+    text, n = re.subn(r"--select=\S+", f"--select={new_map}", text)
+    if n != 1:
+        sys.exit(f"{source}: MAP= needs a test-command with --select=")
+open(target, "w").write(text)
+PY
+# Each server warms up on the run's test command (its pytest arguments after the socket).
+args="$("$bin/python" -c 'import sys, tomllib, shlex; c = tomllib.load(open(sys.argv[1], "rb"))["cosmic-ray"]["test-command"]; print(shlex.join(shlex.split(c)[5:]))' "$config")"
 for t in "${trees[@]}"; do
     rm -f "$t/.forkserver.sock"
     (cd "$t" && eval "exec \"$bin/python\" mutation/forkserver.py serve .forkserver.sock . $args") > "$t/forkserver.log" 2>&1 &
@@ -58,7 +73,6 @@ for k in "${!trees[@]}"; do
         sleep 1
     done
 done
-config="mutation/$name.toml"
 if [ "$workers" -gt 1 ]; then  # one `cosmic-ray http-worker` per copy, on a free port
     ports=($("$bin/python" -c 'import socket, sys
 socks = [socket.socket() for _ in range(int(sys.argv[1]))]
@@ -69,10 +83,10 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))' "$workers"))
         pids+=($!)
         until (: > "/dev/tcp/127.0.0.1/${ports[$k]}") 2>/dev/null; do sleep 0.5; done
     done
-    config="mutation/$name.workers.toml"
-    "$bin/python" - "mutation/$name.toml" "$config" "${ports[@]}" <<'PY'
+    "$bin/python" - "$config" "${ports[@]}" <<'PY'
 import sys
-source, target, *ports = sys.argv[1:]
+target, *ports = sys.argv[1:]
+source = target
 text = open(source).read().split("[cosmic-ray.distributor]")[0]
 urls = ", ".join(f'"http://127.0.0.1:{p}"' for p in ports)
 open(target, "w").write(text + f'[cosmic-ray.distributor]\nname = "http"\n\n[cosmic-ray.distributor.http]\nworker-urls = [{urls}]\n')
