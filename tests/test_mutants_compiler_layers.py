@@ -1,0 +1,203 @@
+"""Tests that kill the mutants cosmic-ray left alive in compiler/layers/ (see docs/testing.md).
+
+Each expected value comes from the layer's formula written out in float64 (cuda-convnet's
+definition, as quoted in the layer module's docstring), never from the code under test.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from alexspec.compiler import build
+from alexspec.compiler.layers.conv import Conv
+from alexspec.compiler.layers.image import ColorTransform
+from alexspec.compiler.layers.norm import ContrastNorm, ResponseNorm
+from alexspec.errors import Span
+from alexspec.ir import ContrastNormLayer, ConvLayer, ImageOpLayer, ResponseNormLayer
+from alexspec.net import Shape
+from alexspec.pipeline import loads
+
+SPAN = Span("t.cfg", 1, 1)
+D = torch.float64
+
+
+def _randomise(mod: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in mod.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=D))
+    return mod.to(D)
+
+
+def _grouped_conv_loop(x: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
+    """Unpadded stride-1 conv, cuda-convnet groups: output map o reads group o // (F/groups)."""
+    n, c, h, wd = x.shape
+    f, cg, k, _ = w.shape
+    oh, ow = h - k + 1, wd - k + 1
+    y = torch.zeros(n, f, oh, ow, dtype=D)
+    for o in range(f):
+        g = o // (f // groups)
+        for i in range(oh):
+            for j in range(ow):
+                patch = x[:, g * cg:(g + 1) * cg, i:i + k, j:j + k]  # (N, Cg, k, k)
+                y[:, o, i, j] = (patch * w[o]).sum((1, 2, 3))
+    return y
+
+
+def test_a_conv_over_two_grouped_inputs_groups_each_input_on_its_own():
+    # Two inputs of 4 maps, groups=2 each: group 0 reads maps 0-1 of each input, not all of the
+    # first input (what one conv over the concatenation with groups=2 would read).
+    layer = ConvLayer(name="c", type="conv", inputs=("a", "b"), span=SPAN, channels=(4, 4),
+                      filters=(2, 2), filterSize=(2, 2), padding=(0, 0), groups=(2, 2))
+    mod = _randomise(Conv(layer, (Shape(4, 4, 4), Shape(4, 4, 4)), Shape(4, 3, 3)))
+    g = torch.Generator().manual_seed(1)
+    xa, xb = (torch.randn(2, 4, 4, 4, generator=g, dtype=D) for _ in range(2))
+    want = (_grouped_conv_loop(xa, mod.weights[0].detach(), 2)
+            + _grouped_conv_loop(xb, mod.weights[1].detach(), 2)
+            + mod.bias.detach()[None, :, None, None])
+    torch.testing.assert_close(mod(xa, xb), want)
+
+
+def _spatial_norm_loop(x: torch.Tensor, size: int, scale: float, pow_: float, k: float,
+                       contrast: bool) -> torch.Tensor:
+    """rnorm / cnorm per alexspec's norm.py docstring (cuda-convnet): window
+    [p - size//2, p - size//2 + size) clipped to the image; cnorm subtracts the window's mean
+    over the pixels inside, then both divide by (k + scale/size^2 * sum of squares)^pow."""
+    n, c, h, w = x.shape
+
+    def window(t: torch.Tensor, yy: int, xx: int) -> torch.Tensor:
+        ys = [i for i in range(yy - size // 2, yy - size // 2 + size) if 0 <= i < h]
+        xs = [j for j in range(xx - size // 2, xx - size // 2 + size) if 0 <= j < w]
+        return t[:, :, ys][:, :, :, xs]
+
+    d = x.clone()
+    if contrast:
+        for yy in range(h):
+            for xx in range(w):
+                d[:, :, yy, xx] = x[:, :, yy, xx] - window(x, yy, xx).mean((2, 3))
+    y = torch.empty_like(x)
+    for yy in range(h):
+        for xx in range(w):
+            s = (window(d, yy, xx) ** 2).sum((2, 3))
+            y[:, :, yy, xx] = x[:, :, yy, xx] / (k + scale / size**2 * s) ** pow_
+    return y
+
+
+def test_rnorm_and_cnorm_with_windows_of_5_and_2_pixels():
+    # Sizes 3 and 4 (tests/test_layers.py) pad the window's far side by 1 either way; 5 pads 2
+    # after, 2 pads none after.
+    x = torch.randn(2, 2, 6, 6, generator=torch.Generator().manual_seed(2), dtype=D)
+    for size in (5, 2):
+        kw = dict(inputs=("a",), span=SPAN, channels=2, size=size, scale=0.9, pow=0.7, minDiv=1.2)
+        r = ResponseNorm(ResponseNormLayer(name="r", type="rnorm", **kw))(x)
+        c = ContrastNorm(ContrastNormLayer(name="c", type="cnorm", **kw), 6, 6).to(D)(x)
+        torch.testing.assert_close(r, _spatial_norm_loop(x, size, 0.9, 0.7, 1.2, contrast=False))
+        torch.testing.assert_close(c, _spatial_norm_loop(x, size, 0.9, 0.7, 1.2, contrast=True))
+
+
+def _lab_pixel(r: float, g: float, b: float, center: bool) -> tuple[float, float, float]:
+    """kRGBToLAB for one pixel, per cuda-convnet2 (the formula in compiler/layers/image.py)."""
+    def f(t: float) -> float:
+        return t ** 0.3333 if t > 0.0088564517 else 7.787037 * t + 0.13793103
+    fx = f(0.49 * r + 0.31 * g + 0.2 * b)
+    fy = f(0.17697 * r + 0.8124 * g + 0.01063 * b)
+    fz = f(0.01 * g + 0.99 * b)
+    return 116.0 * fy - 16.0 - (50.0 if center else 0.0), 500.0 * (fx - fy), 200.0 * (fy - fz)
+
+
+def test_rgb2lab_of_dark_pixels_takes_the_linear_part_of_the_curve():
+    # Black, near-black and a pixel across the threshold: X, Y, Z below 0.0088564517 take
+    # f(t) = 7.787037 t + 0.13793103.
+    pixels = [(0.0, 0.0, 0.0), (0.002, 0.004, 0.001), (0.008, 0.0085, 0.003), (0.5, 0.004, 0.9)]
+    x = torch.tensor(pixels, dtype=D).T.reshape(1, 3, 1, len(pixels))
+    for center in (False, True):
+        layer = ImageOpLayer(name="l", type="rgb2lab", inputs=("data",), span=SPAN, center=center)
+        got = ColorTransform(layer)(x)
+        want = torch.tensor([_lab_pixel(*p, center) for p in pixels], dtype=D).T.reshape(1, 3, 1, -1)
+        torch.testing.assert_close(got, want)
+
+
+def test_the_program_names_the_colour_transforms():
+    def shown(type_: str, center: bool) -> str:
+        layer = ImageOpLayer(name="l", type=type_, inputs=("data",), span=SPAN, center=center)
+        return repr(ColorTransform(layer))
+
+    assert shown("rgb2lab", True) == "ColorTransform(rgb -> lab centred)"
+    assert shown("rgb2lab", False) == "ColorTransform(rgb -> lab)"
+    assert shown("rgb2yuv", False) == "ColorTransform(rgb -> yuv)"
+
+
+BRANCH = """
+[net]
+type=net
+innerSize=4
+[data]
+type=data
+dataIdx=0
+channels=1
+[labels]
+type=data
+dataIdx=1
+[a]
+type=fc
+inputs=data
+outputs=6
+[r]
+type=neuron
+inputs=a
+neuron=relu
+[s]
+type=eltsum
+inputs=a,r
+coeffs=1,-1
+[fc]
+type=fc
+inputs=s
+outputs=3
+[probs]
+type=softmax
+inputs=fc
+[logprob]
+type=cost.logreg
+inputs=labels,probs
+"""
+
+
+def test_a_relu_layer_leaves_the_output_it_reads_to_its_other_readers():
+    # a feeds both the relu layer r and s = a - r: s = min(a, 0) only if r did not overwrite a.
+    model = build(loads(BRANCH, "branch.cfg"), devices="cpu", dtype=D, seed=3).eval()
+    x = torch.randn(5, 1, 4, 4, generator=torch.Generator().manual_seed(4), dtype=D)
+    w, b = model.layers["a"].weights[0].detach(), model.layers["a"].bias.detach()
+    a = x.flatten(1) @ w.T + b
+    assert (a < 0).any() and (a > 0).any()
+    out = model.forward_layers(x, ["s"])["s"]
+    torch.testing.assert_close(out, torch.clamp(a, max=0.0))
+
+
+SUM2 = """
+[net]
+type=net
+innerSize=4
+[data]
+type=data
+dataIdx=0
+channels=1
+[fc]
+type=fc
+inputs=data
+outputs=3
+[cost]
+type=cost.sum2
+inputs=fc
+coeff=0.5
+"""
+
+
+def test_sum2s_cost_counts_no_hits_over_no_classes():
+    model = build(loads(SUM2, "sum2.cfg"), devices="cpu", dtype=D, seed=0)
+    x = torch.randn(4, 1, 4, 4, generator=torch.Generator().manual_seed(5), dtype=D)
+    out = model(x)
+    cost = model.cost(out, torch.zeros(4, dtype=torch.long))
+    want = 0.5 * sum(float(v) ** 2 for row in out.detach() for v in row) / 4
+    assert abs(float(cost.loss.detach()) - want) < 1e-12
+    assert (int(cost.correct_top1), int(cost.correct_topk), cost.k, cost.classifies) == (0, 0, 0, False)
