@@ -16,6 +16,7 @@ from alexspec.errors import Span
 from alexspec.ir import ContrastNormLayer, ConvLayer, ImageOpLayer, ResponseNormLayer
 from alexspec.net import Shape
 from alexspec.pipeline import loads
+from test_mutants_compiler import _model
 
 SPAN = Span("t.cfg", 1, 1)
 D = torch.float64
@@ -201,3 +202,54 @@ def test_sum2s_cost_counts_no_hits_over_no_classes():
     want = 0.5 * sum(float(v) ** 2 for row in out.detach() for v in row) / 4
     assert abs(float(cost.loss.detach()) - want) < 1e-12
     assert (int(cost.correct_top1), int(cost.correct_topk), cost.k, cost.classifies) == (0, 0, 0, False)
+
+
+def test_concat_of_maps_of_different_sizes_and_of_a_vector_is_their_features_in_a_row():
+    # cuda-convnet's concat: each input's flattened (C, H, W) features one after the other.
+    from alexspec.compiler.layers.simple import Concat
+    from alexspec.ir import ConcatLayer
+
+    g = torch.Generator().manual_seed(6)
+    big, small, vec = (torch.randn(2, *s, generator=g, dtype=D) for s in ((2, 3, 3), (1, 2, 2), (5,)))
+    for xs in ((big, small), (vec, small), (small, vec)):
+        n = sum(x[0].numel() for x in xs)
+        layer = ConcatLayer(name="c", type="concat", inputs=tuple("ab"), span=SPAN)
+        got = Concat(layer, Shape(n))(*xs)
+        want = [[v for x in xs for v in x[b].reshape(-1).tolist()] for b in range(2)]
+        assert got.tolist() == want
+
+
+WEIGHTS = """
+[cv]
+type=conv
+inputs=data
+channels=3
+filters=96
+filterSize=3
+[lc]
+type=local
+inputs=data
+channels=3
+filters=16
+filterSize=3
+stride=2
+[sf]
+type=sfc
+inputs=data
+outputs=64
+parts=2
+[fc]
+type=fc
+inputs=cv,lc,sf
+outputs=10
+"""
+
+
+def test_weights_without_initw_are_drawn_with_cuda_convnets_std_of_0_01():
+    # cuda-convnet's default initW is 0.01 for conv, local, fc and sfc; initB 0.
+    m = _model(WEIGHTS)
+    for name in ("cv", "lc", "sf", "fc"):
+        layer = m.layers[name]
+        w = torch.cat([w.detach().flatten() for w in layer.weights])
+        assert w.numel() > 2000 and abs(float(w.std()) - 0.01) < 0.001, name
+        assert float(layer.bias.detach().abs().max()) == 0.0, name
