@@ -253,3 +253,18 @@ def test_weights_without_initw_are_drawn_with_cuda_convnets_std_of_0_01():
         w = torch.cat([w.detach().flatten() for w in layer.weights])
         assert w.numel() > 2000 and abs(float(w.std()) - 0.01) < 0.001, name
         assert float(layer.bias.detach().abs().max()) == 0.0, name
+
+
+def test_crossent_bce_and_dce_count_top1_hits_at_the_default_topk_of_1():
+    # Rows 0 and 2: the label scores highest; row 1: second highest; row 3: lowest.
+    from alexspec.compiler.layers.cost import binomial, crossent
+    from alexspec.ir import CostLayer
+
+    probs = torch.tensor([[0.7, 0.2, 0.1], [0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.6, 0.3, 0.1]], dtype=D)
+    labels = torch.tensor([0, 1, 2, 2])
+    top1 = sum(int(max(range(3), key=lambda j: float(probs[i, j])) == int(labels[i])) for i in range(4))
+    assert top1 == 2
+    for kind, make in (("cost.crossent", crossent), ("cost.bce", binomial), ("cost.dce", binomial)):
+        layer = CostLayer(name="c", type=kind, inputs=("labels", "p"), span=SPAN)
+        got = make(layer)(probs, labels)
+        assert (int(got.correct_top1), int(got.correct_topk), got.k) == (top1, top1, 1), kind
