@@ -268,3 +268,62 @@ def test_crossent_bce_and_dce_count_top1_hits_at_the_default_topk_of_1():
         layer = CostLayer(name="c", type=kind, inputs=("labels", "p"), span=SPAN)
         got = make(layer)(probs, labels)
         assert (int(got.correct_top1), int(got.correct_topk), got.k) == (top1, top1, 1), kind
+
+
+# `print(model)` (docs/compiler.md): each layer's line, from the spec values of
+# tests/registry_nets.py, worked out by hand (8x8 images; c and c2 are 16 maps).
+PROGRAM_LINES = {
+    # 1 + ceil((2*1 + 8 - 3)/2) = 5 windows from -1: the last, at 7, needs pixel 9 (pad 2 after);
+    # the 5x5 input starts at -2 and its last window at 6 needs pixel 10 (pad 3 after).
+    "conv": "Conv(16->16 3x3/2 pad (1,2)x(1,2); 3->16 5x5/2 pad (2,3)x(2,3))",
+    "local": "Local(3->16 3x3/2 pad (1,2)x(1,2) unshared)",
+    "fc": "FullyConnected(1024 + 192 -> 8) relu",  # c: 16*8*8 inputs, data: 3*8*8
+    "sfc": "SplitFullyConnected(192 -> 8 in 2 parts)",
+    # ceil((8 - 3)/2) + 1 = 4 windows at 0, 2, 4, 6: the last needs pixel 8 (pad 1 right, bottom)
+    "pool": "Pool(maxabs 3x3/2 start 0 pad (0, 1, 0, 1))",
+    "cmpool": "CrossMapPool(max over maps 4/2 start -1 -> 8)",  # ceil((16 + 1 - 4)/2) + 1
+    "cmrnorm": "CrossMapNorm(size 5, k 1, alpha/size 0.01/5, beta 0.75)",
+    "rnorm": "ResponseNorm(same-map 3x3, k 1, scale 0.01, pow 0.75)",
+    "cnorm": "ContrastNorm(contrast 3x3, k 1, scale 0.01, pow 0.75)",
+    "eltsum": "EltSum(coeffs 1,-2)",
+    "sum": "ChannelSum(maps in groups of 4)",
+    "dropout": "Dropout(keep 0.5, inverted)",
+    "dropout2": "Dropout(keep 0.5, test-time scaling)",
+    "nailbed": "Nailbed(every 3th pixel from 1)",  # ceil(8/3) = 3 outputs, (8 - 3*2)//2 = 1
+    "blur": "Blur(gaussian 5 taps, stdev 1.2)",
+    "resize": "Resize(bilinear to 5, scale 1.5)",  # floor(8 / 1.5)
+    "rscale": "RandomScale(random scale up to 1.5, crop 6)",
+    "crop": "Crop(5x5 at (2, 1))",  # (startY, startX)
+    "rgb2yuv": "ColorTransform(rgb -> yuv)",
+}
+# Variants of the same nets: the parts of a line that only some settings show.
+PROGRAM_VARIANTS = {
+    "dropout": ("keep=0.5", "keep=0.8\nenable=false", "Dropout(keep 0.8, inverted, disabled)"),
+    "pool": ("pool=maxabs\nsizeX=3\nstride=2", "pool=avg\nsizeX=2\nstride=2",
+             "Pool(avg 2x2/2 start 0)"),  # windows at 0, 2, 4, 6 fit: no padding
+    "cmrnorm": ("pow=0.75", "pow=0.75\nblocked=true\nminDiv=2",
+                "CrossMapNorm(size 5, k 2, alpha/size 0.01/5, beta 0.75, blocked)"),
+    "conv": ("inputs=c,data\nchannels=16,3\nfilters=16\nfilterSize=3,5\npadding=1,2\nstride=2",
+             "inputs=c\nchannels=16\nfilters=16\nfilterSize=3\npadding=1\ngroups=2\nsharedBiases=false",
+             "Conv(16->32 3x3/1 pad 1 groups=2; unshared biases)"),
+}
+
+
+def _program_line(text: str, name: str) -> str:
+    model = build(loads(text, "p.cfg"), devices="cpu")
+    for line in model.program().splitlines():
+        head, _, rest = line.strip().partition(" = ")
+        if head == f"gpu0 {name}":
+            return rest.split("  <- ")[0]
+    raise AssertionError(f"no line for {name} in\n{model.program()}")
+
+
+def test_the_program_describes_each_layer_with_its_settings():
+    from registry_nets import BODIES, net_text
+
+    for layer_type, want in PROGRAM_LINES.items():
+        assert _program_line(net_text(layer_type), "t") == want, layer_type
+    for layer_type, (old, new, want) in PROGRAM_VARIANTS.items():
+        text = net_text(layer_type)
+        assert BODIES[layer_type] in text and text.count(old) == 1, layer_type
+        assert _program_line(text.replace(old, new), "t") == want, layer_type
