@@ -107,9 +107,10 @@ def _lab_pixel(r: float, g: float, b: float, center: bool) -> tuple[float, float
 
 
 def test_rgb2lab_of_dark_pixels_takes_the_linear_part_of_the_curve():
-    # Black, near-black and a pixel across the threshold: X, Y, Z below 0.0088564517 take
-    # f(t) = 7.787037 t + 0.13793103.
-    pixels = [(0.0, 0.0, 0.0), (0.002, 0.004, 0.001), (0.008, 0.0085, 0.003), (0.5, 0.004, 0.9)]
+    # X, Y, Z below 0.0088564517 take f(t) = 7.787037 t + 0.13793103: black and two near-black
+    # pixels (all three below), a dark blue one (Z = 0.0198 above, X and Y below), a bright one.
+    pixels = [(0.0, 0.0, 0.0), (0.002, 0.004, 0.001), (0.008, 0.0085, 0.003), (0.0, 0.0, 0.02),
+              (0.5, 0.004, 0.9)]
     x = torch.tensor(pixels, dtype=D).T.reshape(1, 3, 1, len(pixels))
     for center in (False, True):
         layer = ImageOpLayer(name="l", type="rgb2lab", inputs=("data",), span=SPAN, center=center)
