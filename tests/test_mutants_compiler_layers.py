@@ -328,3 +328,48 @@ def test_the_program_describes_each_layer_with_its_settings():
         text = net_text(layer_type)
         assert BODIES[layer_type] in text and text.count(old) == 1, layer_type
         assert _program_line(text.replace(old, new), "t") == want, layer_type
+
+
+def test_rscale_with_tgtsize_above_the_smallest_scale_also_draws_sizes_above_the_input():
+    """RandomScaleLayer (cuda-convnet2 layer.cu) on 8x8 images, maxScale 1.5, tgtSize 6: the
+    smallest scaled size is int(8/1.5) = 5, so 8 - 5 + 1 = 4 sizes tgtSize+i = 6..9 with
+    probabilities (i+1)^2/30; size 9 is an upscale with a factor drawn in [max(1, 8/10), 8/9]."""
+    import random
+
+    from test_mutants_compiler_more import _bilinear_loop
+
+    m = _model("[rs]\ntype=rscale\ninputs=data\nchannels=3\nmaxScale=1.5\ntgtSize=6\n"
+               "[fc]\ntype=fc\ninputs=rs\noutputs=3\n")
+    mod = m.layers["rs"].train()
+    x = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(7), dtype=D)
+    cumulative = [sum((j + 1) ** 2 / 30 for j in range(i + 1)) for i in range(4)]
+    drawn = set()
+    for seed in range(6):
+        torch.manual_seed(seed)
+        rng = random.Random(int(torch.randint(0, 2**62, (1,))))
+        r = rng.random()
+        size = 6 + next(i for i, p in enumerate(cumulative) if r <= p)
+        lo, hi = max(1.0, 8 / (1.0 + size)), 8 / size
+        factor = lo + rng.random() * (hi - lo)
+        top, left = rng.randrange(size - 5), rng.randrange(size - 5)
+        img = _bilinear_loop(x[0], size, factor) if size != 8 else x[0]
+        torch.manual_seed(seed)
+        got = mod(x)
+        torch.testing.assert_close(got[0], img[:, top:top + 6, left:left + 6], rtol=1e-12, atol=1e-12)
+        drawn.add(size)
+    assert 9 in drawn and len(drawn) >= 2
+
+
+def test_nailbed_takes_every_stride_th_pixel_from_the_centred_start():
+    # kBedOfNails: y[c, i, j] = x[c, s0 + i*stride, s0 + j*stride], outputs ceil(size/stride),
+    # s0 = (size - stride*(outputs - 1)) // 2: stride 1 is the identity; 7 pixels by 2 keep
+    # 0, 2, 4, 6; 8 by 3 keep 1, 4, 7.
+    from alexspec.compiler.layers.image import Nailbed
+
+    for size, stride, kept in ((5, 1, [0, 1, 2, 3, 4]), (7, 2, [0, 2, 4, 6]), (8, 3, [1, 4, 7])):
+        layer = ImageOpLayer(name="n", type="nailbed", inputs=("data",), span=SPAN, channels=2,
+                             stride=stride)
+        x = torch.randn(2, 2, size, size, dtype=D)
+        got = Nailbed(layer, Shape(2, size, size), Shape(2, len(kept), len(kept)))(x)
+        want = [[[[x[b, c, i, j].item() for j in kept] for i in kept] for c in range(2)] for b in range(2)]
+        assert got.tolist() == want, (size, stride)
