@@ -6,17 +6,25 @@ definition, as quoted in the layer module's docstring), never from the code unde
 
 from __future__ import annotations
 
+import random
+
 import torch
+from registry_nets import BODIES, net_text
 
 from alexspec.compiler import build
 from alexspec.compiler.layers.conv import Conv
-from alexspec.compiler.layers.image import ColorTransform
+from alexspec.compiler.layers.cost import binomial, crossent
+from alexspec.compiler.layers.image import ColorTransform, Nailbed
 from alexspec.compiler.layers.norm import ContrastNorm, ResponseNorm
+from alexspec.compiler.layers.simple import Concat
 from alexspec.errors import Span
-from alexspec.ir import ContrastNormLayer, ConvLayer, ImageOpLayer, ResponseNormLayer
+from alexspec.ir import (
+    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, ImageOpLayer, ResponseNormLayer,
+)
 from alexspec.net import Shape
 from alexspec.pipeline import loads
-from test_mutants_compiler import _model
+from tests.test_mutants_compiler import _model
+from tests.test_mutants_compiler_more import _bilinear_loop
 
 SPAN = Span("t.cfg", 1, 1)
 D = torch.float64
@@ -207,9 +215,6 @@ def test_sum2s_cost_counts_no_hits_over_no_classes():
 
 def test_concat_of_maps_of_different_sizes_and_of_a_vector_is_their_features_in_a_row():
     # cuda-convnet's concat: each input's flattened (C, H, W) features one after the other.
-    from alexspec.compiler.layers.simple import Concat
-    from alexspec.ir import ConcatLayer
-
     g = torch.Generator().manual_seed(6)
     big, small, vec = (torch.randn(2, *s, generator=g, dtype=D) for s in ((2, 3, 3), (1, 2, 2), (5,)))
     for xs in ((big, small), (vec, small), (small, vec)):
@@ -258,9 +263,6 @@ def test_weights_without_initw_are_drawn_with_cuda_convnets_std_of_0_01():
 
 def test_crossent_bce_and_dce_count_top1_hits_at_the_default_topk_of_1():
     # Rows 0 and 2: the label scores highest; row 1: second highest; row 3: lowest.
-    from alexspec.compiler.layers.cost import binomial, crossent
-    from alexspec.ir import CostLayer
-
     probs = torch.tensor([[0.7, 0.2, 0.1], [0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.6, 0.3, 0.1]], dtype=D)
     labels = torch.tensor([0, 1, 2, 2])
     top1 = sum(int(max(range(3), key=lambda j: float(probs[i, j])) == int(labels[i])) for i in range(4))
@@ -320,8 +322,6 @@ def _program_line(text: str, name: str) -> str:
 
 
 def test_the_program_describes_each_layer_with_its_settings():
-    from registry_nets import BODIES, net_text
-
     for layer_type, want in PROGRAM_LINES.items():
         assert _program_line(net_text(layer_type), "t") == want, layer_type
     for layer_type, (old, new, want) in PROGRAM_VARIANTS.items():
@@ -334,10 +334,6 @@ def test_rscale_with_tgtsize_above_the_smallest_scale_also_draws_sizes_above_the
     """RandomScaleLayer (cuda-convnet2 layer.cu) on 8x8 images, maxScale 1.5, tgtSize 6: the
     smallest scaled size is int(8/1.5) = 5, so 8 - 5 + 1 = 4 sizes tgtSize+i = 6..9 with
     probabilities (i+1)^2/30; size 9 is an upscale with a factor drawn in [max(1, 8/10), 8/9]."""
-    import random
-
-    from test_mutants_compiler_more import _bilinear_loop
-
     m = _model("[rs]\ntype=rscale\ninputs=data\nchannels=3\nmaxScale=1.5\ntgtSize=6\n"
                "[fc]\ntype=fc\ninputs=rs\noutputs=3\n")
     mod = m.layers["rs"].train()
@@ -364,8 +360,6 @@ def test_nailbed_takes_every_stride_th_pixel_from_the_centred_start():
     # kBedOfNails: y[c, i, j] = x[c, s0 + i*stride, s0 + j*stride], outputs ceil(size/stride),
     # s0 = (size - stride*(outputs - 1)) // 2: stride 1 is the identity; 7 pixels by 2 keep
     # 0, 2, 4, 6; 8 by 3 keep 1, 4, 7.
-    from alexspec.compiler.layers.image import Nailbed
-
     for size, stride, kept in ((5, 1, [0, 1, 2, 3, 4]), (7, 2, [0, 2, 4, 6]), (8, 3, [1, 4, 7])):
         layer = ImageOpLayer(name="n", type="nailbed", inputs=("data",), span=SPAN, channels=2,
                              stride=stride)
