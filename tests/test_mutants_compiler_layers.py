@@ -92,10 +92,10 @@ def _spatial_norm_loop(x: torch.Tensor, size: int, scale: float, pow_: float, k:
     return y
 
 
-def test_rnorm_and_cnorm_with_windows_of_5_and_2_pixels():
+def test_rnorm_and_cnorm_with_windows_of_5_and_2_pixels_on_a_batch_of_3():
     # Sizes 3 and 4 (tests/test_layers.py) pad the window's far side by 1 either way; 5 pads 2
-    # after, 2 pads none after.
-    x = torch.randn(2, 2, 6, 6, generator=torch.Generator().manual_seed(2), dtype=D)
+    # after, 2 pads none after. A batch of 3: cnorm's per-pixel counts are for any batch size.
+    x = torch.randn(3, 2, 6, 6, generator=torch.Generator().manual_seed(2), dtype=D)
     for size in (5, 2):
         kw = dict(inputs=("a",), span=SPAN, channels=2, size=size, scale=0.9, pow=0.7, minDiv=1.2)
         r = ResponseNorm(ResponseNormLayer(name="r", type="rnorm", **kw))(x)
