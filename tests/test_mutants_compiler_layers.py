@@ -367,3 +367,13 @@ def test_nailbed_takes_every_stride_th_pixel_from_the_centred_start():
         got = Nailbed(layer, Shape(2, size, size), Shape(2, len(kept), len(kept)))(x)
         want = [[[[x[b, c, i, j].item() for j in kept] for i in kept] for c in range(2)] for b in range(2)]
         assert got.tolist() == want, (size, stride)
+
+
+def test_the_fed_and_cost_types_are_the_data_layer_and_the_five_costs():
+    # The module docstring of compiler/layers/: data layers are fed, cost layers evaluated, the
+    # rest are modules. The cost types are those the IR names cost.* (alexspec/layers/cost.py).
+    from alexspec.compiler.layers import COSTS, FED, all_ir_types
+
+    assert FED == ("data",)
+    assert sorted(COSTS) == sorted(t for t in all_ir_types() if t.startswith("cost.")) == [
+        "cost.bce", "cost.crossent", "cost.dce", "cost.logreg", "cost.sum2"]
