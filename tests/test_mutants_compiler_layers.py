@@ -12,6 +12,7 @@ import torch
 from registry_nets import BODIES, net_text
 
 from alexspec.compiler import build
+from alexspec.compiler.layers import COSTS, FED, all_ir_types
 from alexspec.compiler.layers.conv import Conv
 from alexspec.compiler.layers.cost import binomial, crossent
 from alexspec.compiler.layers.image import ColorTransform, Nailbed
@@ -372,8 +373,6 @@ def test_nailbed_takes_every_stride_th_pixel_from_the_centred_start():
 def test_the_fed_and_cost_types_are_the_data_layer_and_the_five_costs():
     # The module docstring of compiler/layers/: data layers are fed, cost layers evaluated, the
     # rest are modules. The cost types are those the IR names cost.* (alexspec/layers/cost.py).
-    from alexspec.compiler.layers import COSTS, FED, all_ir_types
-
     assert FED == ("data",)
     assert sorted(COSTS) == sorted(t for t in all_ir_types() if t.startswith("cost.")) == [
         "cost.bce", "cost.crossent", "cost.dce", "cost.logreg", "cost.sum2"]
