@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 import torch
 from registry_nets import BODIES, net_text
 
@@ -117,9 +118,11 @@ def _lab_pixel(r: float, g: float, b: float, center: bool) -> tuple[float, float
 
 def test_rgb2lab_of_dark_pixels_takes_the_linear_part_of_the_curve():
     # X, Y, Z below 0.0088564517 take f(t) = 7.787037 t + 0.13793103: black and two near-black
-    # pixels (all three below), a dark blue one (Z = 0.0198 above, X and Y below), a bright one.
+    # pixels (all three below), a dark blue one (Z = 0.0198 above, X and Y below), a bright one,
+    # and a red one whose X = 0.49 R is the threshold itself (kRGBToLAB's `>`: the linear part).
     pixels = [(0.0, 0.0, 0.0), (0.002, 0.004, 0.001), (0.008, 0.0085, 0.003), (0.0, 0.0, 0.02),
-              (0.5, 0.004, 0.9)]
+              (0.5, 0.004, 0.9), (0.0088564517 / 0.49, 0.0, 0.0)]
+    assert 0.49 * pixels[-1][0] == 0.0088564517
     x = torch.tensor(pixels, dtype=D).T.reshape(1, 3, 1, len(pixels))
     for center in (False, True):
         layer = ImageOpLayer(name="l", type="rgb2lab", inputs=("data",), span=SPAN, center=center)
@@ -331,30 +334,32 @@ def test_the_program_describes_each_layer_with_its_settings():
         assert _program_line(text.replace(old, new), "t") == want, layer_type
 
 
-def test_rscale_with_tgtsize_above_the_smallest_scale_also_draws_sizes_above_the_input():
-    """RandomScaleLayer (cuda-convnet2 layer.cu) on 8x8 images, maxScale 1.5, tgtSize 6: the
-    smallest scaled size is int(8/1.5) = 5, so 8 - 5 + 1 = 4 sizes tgtSize+i = 6..9 with
-    probabilities (i+1)^2/30; size 9 is an upscale with a factor drawn in [max(1, 8/10), 8/9]."""
-    m = _model("[rs]\ntype=rscale\ninputs=data\nchannels=3\nmaxScale=1.5\ntgtSize=6\n"
+@pytest.mark.parametrize("max_scale,tgt", [(1.5, 6), (1.6, 5)])
+def test_rscale_draws_its_sizes_from_the_smallest_scaled_size(max_scale, tgt):
+    """RandomScaleLayer (cuda-convnet2 layer.cu) on 8x8 images: the smallest scaled size is
+    imgSize / maxScale, 5 for both 1.5 and 1.6 (8 / 1.6f is 5 in float; floor division of the
+    doubles would give 4), so 8 - 5 + 1 = 4 sizes tgtSize+i with probabilities (i+1)^2/30.
+    With tgtSize 6 they are 6..9, and 9 is an upscale by a factor in [max(1, 8/10), 8/9]."""
+    m = _model(f"[rs]\ntype=rscale\ninputs=data\nchannels=3\nmaxScale={max_scale}\ntgtSize={tgt}\n"
                "[fc]\ntype=fc\ninputs=rs\noutputs=3\n")
     mod = m.layers["rs"].train()
     x = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(7), dtype=D)
     cumulative = [sum((j + 1) ** 2 / 30 for j in range(i + 1)) for i in range(4)]
     drawn = set()
-    for seed in range(6):
+    for seed in range(8):
         torch.manual_seed(seed)
         rng = random.Random(int(torch.randint(0, 2**62, (1,))))
         r = rng.random()
-        size = 6 + next(i for i, p in enumerate(cumulative) if r <= p)
+        size = tgt + next(i for i, p in enumerate(cumulative) if r <= p)
         lo, hi = max(1.0, 8 / (1.0 + size)), 8 / size
         factor = lo + rng.random() * (hi - lo)
-        top, left = rng.randrange(size - 5), rng.randrange(size - 5)
+        top, left = rng.randrange(size - tgt + 1), rng.randrange(size - tgt + 1)
         img = _bilinear_loop(x[0], size, factor) if size != 8 else x[0]
         torch.manual_seed(seed)
         got = mod(x)
-        torch.testing.assert_close(got[0], img[:, top:top + 6, left:left + 6], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(got[0], img[:, top:top + tgt, left:left + tgt], rtol=1e-12, atol=1e-12)
         drawn.add(size)
-    assert 9 in drawn and len(drawn) >= 2
+    assert len(drawn) >= 2 and (tgt != 6 or 9 in drawn)
 
 
 def test_nailbed_takes_every_stride_th_pixel_from_the_centred_start():
