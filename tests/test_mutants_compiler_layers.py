@@ -18,10 +18,12 @@ from alexspec.compiler.layers.conv import Conv
 from alexspec.compiler.layers.cost import binomial, crossent
 from alexspec.compiler.layers.image import ColorTransform, Nailbed
 from alexspec.compiler.layers.norm import ContrastNorm, ResponseNorm
+from alexspec.compiler.layers.pool import Pool
 from alexspec.compiler.layers.simple import Concat
 from alexspec.errors import Span
 from alexspec.ir import (
-    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, ImageOpLayer, ResponseNormLayer,
+    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, ImageOpLayer, PoolLayer,
+    ResponseNormLayer,
 )
 from alexspec.net import Shape
 from alexspec.pipeline import loads
@@ -381,3 +383,17 @@ def test_the_fed_and_cost_types_are_the_data_layer_and_the_five_costs():
     assert FED == ("data",)
     assert sorted(COSTS) == sorted(t for t in all_ir_types() if t.startswith("cost.")) == [
         "cost.bce", "cost.crossent", "cost.dce", "cost.logreg", "cost.sum2"]
+
+
+def test_maxabs_pool_over_zeros_at_a_padded_edge_passes_every_gradient_to_the_image():
+    # Windows from start -1 hang over the top and left edges. Over an image of zeros (a relu's
+    # output, say) each window's largest |x| is a 0 inside the image, never a padded pixel
+    # outside it, so each output's gradient reaches some input: they sum to the output count.
+    layer = PoolLayer(name="p", type="pool", inputs=("a",), span=SPAN, pool="maxabs", sizeX=3,
+                      stride=2, channels=2, start=-1)
+    mod = Pool(layer, Shape(2, 6, 6), Shape(2, 3, 3))  # ceil((6 + 1 - 3)/2) + 1 = 3 windows: -1, 1, 3
+    x = torch.zeros(1, 2, 6, 6, dtype=D, requires_grad=True)
+    y = mod(x)
+    y.sum().backward()
+    assert y.shape == (1, 2, 3, 3) and not y.detach().any()
+    assert float(x.grad.sum()) == y.numel()
