@@ -306,16 +306,19 @@ PROGRAM_LINES = {
     "rgb2yuv": "ColorTransform(rgb -> yuv)",
 }
 # Variants of the same nets: the parts of a line that only some settings show.
-PROGRAM_VARIANTS = {
-    "dropout": ("keep=0.5", "keep=0.8\nenable=false", "Dropout(keep 0.8, inverted, disabled)"),
-    "pool": ("pool=maxabs\nsizeX=3\nstride=2", "pool=avg\nsizeX=2\nstride=2",
+PROGRAM_VARIANTS = [
+    ("dropout", "keep=0.5", "keep=0.8\nenable=false", "Dropout(keep 0.8, inverted, disabled)"),
+    ("pool", "pool=maxabs\nsizeX=3\nstride=2", "pool=avg\nsizeX=2\nstride=2",
              "Pool(avg 2x2/2 start 0)"),  # windows at 0, 2, 4, 6 fit: no padding
-    "cmrnorm": ("pow=0.75", "pow=0.75\nblocked=true\nminDiv=2",
+    ("cmrnorm", "pow=0.75", "pow=0.75\nblocked=true\nminDiv=2",
                 "CrossMapNorm(size 5, k 2, alpha/size 0.01/5, beta 0.75, blocked)"),
-    "conv": ("inputs=c,data\nchannels=16,3\nfilters=16\nfilterSize=3,5\npadding=1,2\nstride=2",
+    ("conv", "inputs=c,data\nchannels=16,3\nfilters=16\nfilterSize=3,5\npadding=1,2\nstride=2",
              "inputs=c\nchannels=16\nfilters=16\nfilterSize=3\npadding=1\ngroups=2\nsharedBiases=false",
              "Conv(16->32 3x3/1 pad 1 groups=2; unshared biases)"),
-}
+    ("conv", "inputs=c,data\nchannels=16,3\nfilters=16\nfilterSize=3,5\npadding=1,2\nstride=2",
+     "inputs=data\nchannels=3\nfilters=16\nfilterSize=3",
+     "Conv(3->16 3x3/1 pad 0)"),  # 6 windows of 3 fit 8 pixels: no padding on any side
+]
 
 
 def _program_line(text: str, name: str) -> str:
@@ -330,7 +333,7 @@ def _program_line(text: str, name: str) -> str:
 def test_the_program_describes_each_layer_with_its_settings():
     for layer_type, want in PROGRAM_LINES.items():
         assert _program_line(net_text(layer_type), "t") == want, layer_type
-    for layer_type, (old, new, want) in PROGRAM_VARIANTS.items():
+    for layer_type, old, new, want in PROGRAM_VARIANTS:
         text = net_text(layer_type)
         assert BODIES[layer_type] in text and text.count(old) == 1, layer_type
         assert _program_line(text.replace(old, new), "t") == want, layer_type
