@@ -400,3 +400,14 @@ def test_maxabs_pool_over_zeros_at_a_padded_edge_passes_every_gradient_to_the_im
     y.sum().backward()
     assert y.shape == (1, 2, 3, 3) and not y.detach().any()
     assert float(x.grad.sum()) == y.numel()
+
+
+def test_crop_from_the_corner_when_startx_is_0_or_left_out():
+    # y = x[:, :, startY:startY+sizeX, startX:startX+sizeX], startX 0 by default, startY = startX.
+    from alexspec.compiler.layers.image import Crop
+
+    x = torch.randn(1, 2, 6, 6, generator=torch.Generator().manual_seed(8), dtype=D)
+    for keys in (dict(start_x=0), dict()):
+        layer = ImageOpLayer(name="c", type="crop", inputs=("data",), span=SPAN, channels=2, size_x=4, **keys)
+        got = Crop(layer, Shape(2, 4, 4))(x)
+        assert got.tolist() == [[[[x[0, c, i, j].item() for j in range(4)] for i in range(4)] for c in range(2)]]
