@@ -411,3 +411,13 @@ def test_crop_from_the_corner_when_startx_is_0_or_left_out():
         layer = ImageOpLayer(name="c", type="crop", inputs=("data",), span=SPAN, channels=2, size_x=4, **keys)
         got = Crop(layer, Shape(2, 4, 4))(x)
         assert got.tolist() == [[[[x[0, c, i, j].item() for j in range(4)] for i in range(4)] for c in range(2)]]
+
+
+def test_eltsum_with_a_coefficient_of_0_leaves_that_input_out():
+    from alexspec.compiler.layers.simple import EltSum
+    from alexspec.ir import EltSumLayer
+
+    g = torch.Generator().manual_seed(9)
+    u, v = (torch.randn(2, 3, generator=g, dtype=D) for _ in range(2))
+    layer = EltSumLayer(name="s", type="eltsum", inputs=("u", "v"), span=SPAN, coeffs=(1.0, 0.0))
+    assert EltSum(layer, 2)(u, v).tolist() == u.tolist()
