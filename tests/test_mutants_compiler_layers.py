@@ -16,13 +16,13 @@ from alexspec.compiler import build
 from alexspec.compiler.layers import COSTS, FED, all_ir_types
 from alexspec.compiler.layers.conv import Conv
 from alexspec.compiler.layers.cost import binomial, crossent
-from alexspec.compiler.layers.image import ColorTransform, Nailbed
+from alexspec.compiler.layers.image import ColorTransform, Crop, Nailbed
 from alexspec.compiler.layers.norm import ContrastNorm, ResponseNorm
 from alexspec.compiler.layers.pool import Pool
-from alexspec.compiler.layers.simple import Concat
+from alexspec.compiler.layers.simple import Concat, EltSum
 from alexspec.errors import Span
 from alexspec.ir import (
-    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, ImageOpLayer, PoolLayer,
+    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, EltSumLayer, ImageOpLayer, PoolLayer,
     ResponseNormLayer,
 )
 from alexspec.net import Shape
@@ -404,8 +404,6 @@ def test_maxabs_pool_over_zeros_at_a_padded_edge_passes_every_gradient_to_the_im
 
 def test_crop_from_the_corner_when_startx_is_0_or_left_out():
     # y = x[:, :, startY:startY+sizeX, startX:startX+sizeX], startX 0 by default, startY = startX.
-    from alexspec.compiler.layers.image import Crop
-
     x = torch.randn(1, 2, 6, 6, generator=torch.Generator().manual_seed(8), dtype=D)
     for keys in (dict(start_x=0), dict()):
         layer = ImageOpLayer(name="c", type="crop", inputs=("data",), span=SPAN, channels=2, size_x=4, **keys)
@@ -414,9 +412,6 @@ def test_crop_from_the_corner_when_startx_is_0_or_left_out():
 
 
 def test_eltsum_with_a_coefficient_of_0_leaves_that_input_out():
-    from alexspec.compiler.layers.simple import EltSum
-    from alexspec.ir import EltSumLayer
-
     g = torch.Generator().manual_seed(9)
     u, v = (torch.randn(2, 3, generator=g, dtype=D) for _ in range(2))
     layer = EltSumLayer(name="s", type="eltsum", inputs=("u", "v"), span=SPAN, coeffs=(1.0, 0.0))
