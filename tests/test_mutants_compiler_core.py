@@ -83,16 +83,43 @@ def test_a_weight_source_index_of_two_digits_names_that_input():
     assert all(narrow.weights[0] is not wide.weights[k] for k in range(10))
 
 
-def test_a_layer_sharing_its_own_input_with_itself_is_refused():
-    """`weightSource=,out[1]` on input 1 of `out`: input 1 is not defined before itself (only an
-    earlier input, `out[0]`, may be shared); check lets it through, the compiler refuses it."""
+@pytest.mark.parametrize("entry,k,i", [(",out[1]", 1, 1), ("out[1],", 1, 0)])
+def test_a_layer_sharing_its_own_input_with_itself_or_a_later_one_is_refused(entry, k, i):
+    """`weightSource=,out[1]` on input 1 of `out` (itself) and `out[1],` on input 0 (a later
+    one): only an earlier input, `out[0]` for input 1, may be shared; check lets these through,
+    the compiler refuses them."""
     net = _net("[fa]\ntype=fc\ninputs=data\noutputs=3\n[fb]\ntype=fc\ninputs=data\noutputs=3\n"
-               "[out]\ntype=fc\ninputs=fa,fb\noutputs=3\nweightSource=,out[1]\n")
+               f"[out]\ntype=fc\ninputs=fa,fb\noutputs=3\nweightSource={entry}\n")
     with pytest.raises(SpecError) as e:
         build(net, devices="cpu")
     (d,) = e.value.diagnostics
-    assert (d.code, d.message) == ("weight-source", "layer 'out': weightSource 'out[1]': 'out' input 1 "
-                                   "of this layer is not defined before input 1")
+    assert (d.code, d.message) == ("weight-source", f"layer 'out': weightSource 'out[1]': 'out' input {k} "
+                                   f"of this layer is not defined before input {i}")
+
+
+@pytest.mark.parametrize("owner,user", [(0, 1), (1, 0)])
+def test_a_weight_source_on_another_gpu_is_refused_naming_both_gpus(owner, user):
+    """cuda-convnet2 shares a matrix only on the same GPU: fb on one GPU sharing fa's on the
+    other, either way round."""
+    sections = (f"[fa]\ntype=fc\ninputs=data\noutputs=3\ngpu={owner}\n"
+                f"[fb]\ntype=fc\ninputs=data\noutputs=3\ngpu={user}\nweightSource=fa\n"
+                "[out]\ntype=fc\ninputs=fa,fb\noutputs=3\ngpu=0\n")
+    with pytest.raises(SpecError) as e:
+        build(_net(sections), devices="cpu")
+    (d,) = e.value.diagnostics
+    assert (d.code, d.message) == ("weight-source", f"layer 'fb': weightSource 'fa': 'fa' runs on GPU(s) "
+                                   f"[{owner}], this layer on [{user}]")
+    assert (d.span.path, d.span.line) == ("core.cfg", (HEAD + sections).splitlines().index("weightSource=fa") + 1)
+
+
+def test_a_weight_source_on_the_same_gpu_written_on_both_layers_is_shared():
+    """`gpu=1` written on the owner and on the user (two equal tuples, not one object)."""
+    net = _net("[fa]\ntype=fc\ninputs=data\noutputs=3\ngpu=1\n"
+               "[fb]\ntype=fc\ninputs=data\noutputs=3\ngpu=1\nweightSource=fa\n"
+               "[out]\ntype=fc\ninputs=fa,fb\noutputs=3\ngpu=0\n")
+    model = build(net, devices="cpu")
+    assert model.layers["fb"].weights[0] is model.layers["fa"].weights[0]
+    assert model.shared == {("fb", 0)}
 
 
 # ---------------------------------------------------------------- transfer.py
@@ -159,3 +186,84 @@ def test_two_columns_from_one_process_in_one_exchange_reach_the_other(monkeypatc
     assert len(fcc) == 2  # its weights and bias
     for name in fcc:
         torch.testing.assert_close(got[name].grad, want_grads[name], rtol=1e-10, atol=1e-12)
+
+
+def test_auto_with_as_many_cuda_devices_as_logical_gpus_gives_each_its_own(monkeypatch):
+    """`--gpu auto`, one process: two CUDA devices for two logical GPUs (exactly enough), and
+    three for two (one left over), give gpu i -> cuda:i; one or two for three share cuda:0."""
+    for count in (2, 3):
+        monkeypatch.setattr(devices, "cuda_count", lambda count=count: count)
+        devs, why = devices.resolve_devices("auto", 2)
+        assert devs == [torch.device("cuda:0"), torch.device("cuda:1")]
+        assert why == f"devices: gpu0 -> cuda:0, gpu1 -> cuda:1 (auto, {count} CUDA device(s))"
+    for count in (1, 2):  # fewer CUDA devices than logical GPUs: all share cuda:0
+        monkeypatch.setattr(devices, "cuda_count", lambda count=count: count)
+        devs, why = devices.resolve_devices("auto", 3)
+        assert devs == [torch.device("cuda:0")] * 3
+        assert why.endswith(f"(auto, only {count} CUDA device: logical GPUs share it)")
+
+
+def test_a_hybrid_process_given_neither_one_device_nor_one_per_process_is_refused(monkeypatch):
+    """Two hybrid processes and `--gpu 0,1,2`: a located RunError that says what to give."""
+    monkeypatch.setattr(devices, "cuda_count", lambda: 3)
+    with pytest.raises(RunError) as e:
+        devices.process_devices("0,1,2", 2, 0, 2, per_gpu=True)
+    assert (e.value.message, e.value.where, e.value.hint) == (
+        "a hybrid run has one process per logical GPU: 2 processes but 3 devices were given",
+        "--gpu", "give one device for all, or 2 (one per process)")
+    devs, why = devices.process_devices("0,1", 2, 1, 2, per_gpu=True)
+    assert devs == [torch.device("cuda:1")] and why == "devices: gpu1 -> cuda:1 (process 1 of 2: as given)"
+
+
+# ---------------------------------------------------------------- parallel/apply.py
+
+
+class _SGD:
+    """Stands in for PaperSGD: `state_dict()["velocity"]`, one tensor per local rule."""
+
+    def __init__(self, velocity: list[torch.Tensor]):
+        self.velocity = velocity
+
+    def state_dict(self) -> dict:
+        return {"velocity": self.velocity}
+
+
+def test_a_hybrid_runs_whole_state_on_rank_0_is_the_single_process_models(monkeypatch):
+    """`gather_training_state` on rank 0 of two hybrid processes (gather_to_main standing in for
+    the collective): the weights of both parts make up the single-process model's state dict
+    (same keys, same values for the same seed), and each process's velocities are put back in
+    the single-process model's rule order, named `layer.kind`. Rank 1, a single process and a
+    model that is not hybrid get None."""
+    from alexspec.compiler.parallel import apply
+    from alexspec.compiler.parallel.group import ParallelContext
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "hybrid-2gpu.cfg")
+    plan = lower(net)
+    ref = build(net, devices="cpu", seed=3)
+    order = [(r.layer, r.kind, r.index) for r in ref.learning_rules()]
+    parts = []
+    for rank in (0, 1):
+        model = build_hybrid(net, plan, rank, torch.device("cpu"), seed=3)
+        vel = [torch.full((2,), float(order.index((r.layer, r.kind, r.index)))) for r in model.learning_rules()]
+        parts.append((model, _SGD(vel)))
+    sent = []
+
+    def gather_to_main(obj, ctx):
+        sent.append((ctx.rank, obj))
+        return [o for _, o in sorted(sent, key=lambda t: t[0])] if ctx.rank == 0 else None
+
+    monkeypatch.setattr(apply, "gather_to_main", gather_to_main)
+    ctx = [ParallelContext(rank=r, world_size=2, hybrid=True) for r in (0, 1)]
+    assert apply.gather_training_state(*parts[1], ctx[1]) is None
+    whole, sgd = apply.gather_training_state(*parts[0], ctx[0])
+    want = ref.state_dict()
+    assert sorted(whole) == sorted(want)
+    for k, v in want.items():
+        assert torch.equal(whole[k], v), k
+    assert [float(v[0]) for v in sgd["velocity"]] == [float(i) for i in range(len(order))]
+    assert sgd["names"] == [f"{layer}.{kind}" for layer, kind, _ in order]
+    assert len(sent) == 2
+    assert apply.gather_training_state(parts[0][0], parts[0][1], ParallelContext()) is None
+    assert apply.gather_training_state(ref, parts[0][1], ctx[0]) is None
+    assert len(sent) == 2  # neither gathered
