@@ -267,3 +267,148 @@ def test_a_hybrid_runs_whole_state_on_rank_0_is_the_single_process_models(monkey
     assert apply.gather_training_state(parts[0][0], parts[0][1], ParallelContext()) is None
     assert apply.gather_training_state(ref, parts[0][1], ctx[0]) is None
     assert len(sent) == 2  # neither gathered
+
+
+# ---------------------------------------------------------------- transfer.py: feed, the log
+
+
+def test_feed_under_the_checker_tags_the_data_with_its_gpu_on_the_destination_device():
+    """With a LogicalDeviceChecker installed, `feed` gives the images their own tensor tagged
+    with the consuming logical GPU (so an op mixing it with another GPU's tensor is a
+    violation), moved to the destination device (meta: a real move on a CPU-only machine)."""
+    from alexspec.compiler import feed
+    from alexspec.compiler.checker import LogicalDeviceChecker
+
+    x = torch.randn(2, 3)
+    with LogicalDeviceChecker() as chk:
+        y = feed(x, 1, torch.device("cpu"))
+        assert chk.state.tags.get(y) == 1 and x not in chk.state.tags
+        other = torch.ones(2, 3)
+        chk.tag(other, 0)
+        y + other
+        moved = feed(x, 0, torch.device("meta"))
+        assert moved.device == torch.device("meta") and chk.state.tags.get(moved) == 0
+    assert [v.gpus for v in chk.violations] == [(0, 1)]
+
+
+def test_the_transfer_log_compares_directions_by_value():
+    """`count`/`bytes` of a direction built at run time (not the interned literal)."""
+    fwd, bwd = "".join(["f", "wd"]), "".join(["b", "wd"])
+    with TransferLog() as log:
+        a = torch.randn(2, 3, requires_grad=True)
+        transfer(a, 0, 1, torch.device("cpu"), "b<-a").sum().backward()
+    assert (log.count(fwd), log.bytes(fwd), log.count(bwd), log.bytes(bwd)) == (1, 24, 1, 24)
+    assert (log.count(), log.bytes()) == (2, 48)
+
+
+# ---------------------------------------------------------------- model.py
+
+
+def test_a_layer_whose_first_input_is_shared_keeps_the_rule_of_its_second():
+    """`weightSource=x,` on `out` (inputs fa, x): out's input 0 is x's matrix (x's rule updates
+    it), its input 1 has its own weights and rule. The rules, in plan order, by hand."""
+    net = _net("[fa]\ntype=fc\ninputs=data\noutputs=3\n[x]\ntype=fc\ninputs=fa\noutputs=3\n"
+               "[out]\ntype=fc\ninputs=fa,x\noutputs=3\nweightSource=x,\n")
+    model = build(net, devices="cpu")
+    assert model.layers["out"].weights[0] is model.layers["x"].weights[0]
+    rules = model.learning_rules()
+    assert [(r.layer, r.kind, r.index) for r in rules] == [
+        ("fa", "weight", 0), ("fa", "bias", 0), ("x", "weight", 0), ("x", "bias", 0),
+        ("out", "weight", 1), ("out", "bias", 0)]
+    assert rules[4].param is model.layers["out"].weights[1]
+
+
+def test_a_weight_source_without_an_index_is_the_sources_first_input():
+    """`weightSource=two` where `two` has two inputs of the same shape: input 0's matrix."""
+    net = _net("[two]\ntype=fc\ninputs=data,data\noutputs=3\n"
+               "[one]\ntype=fc\ninputs=data\noutputs=3\nweightSource=two\n"
+               "[out]\ntype=fc\ninputs=two,one\noutputs=3\n")
+    model = build(net, devices="cpu")
+    two, one = model.layers["two"], model.layers["one"]
+    assert one.weights[0] is two.weights[0] and one.weights[0] is not two.weights[1]
+
+
+def test_the_models_cost_coefficient_is_the_cost_layers():
+    """`coeff=2` on the cost layer: CompiledNet and each HybridNet say so, and the loss is twice
+    the mean negative log-probability of the labels (computed here from the scores)."""
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = loads(HEAD + "[out]\ntype=fc\ninputs=data\noutputs=3\n" + TAIL + "coeff=2\n", "c.cfg")
+    model = build(net, devices="cpu", dtype=torch.float64)
+    assert model.cost_coeff == 2.0
+    x, y = torch.randn(4, 3, 4, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 1])
+    scores = model(x)
+    want = -torch.log_softmax(scores, 1)[torch.arange(4), y].mean() * 2
+    torch.testing.assert_close(model.cost(scores, y).loss, want)
+    hybrid = open("tests/specs/compiler/hybrid-2gpu.cfg").read().replace("topk=3\n", "topk=3\ncoeff=2\n")
+    hnet = loads(hybrid, "h.cfg")
+    assert build_hybrid(hnet, lower(hnet), 1, torch.device("cpu")).cost_coeff == 2.0
+
+
+
+
+# ---------------------------------------------------------------- parallel/hybrid.py: more
+
+
+def test_a_hybrid_processs_parameters_are_on_its_own_logical_gpu():
+    """`parameter_gpus()` (what LogicalDeviceChecker tags): every parameter of process 1's
+    layers, each with logical GPU 1."""
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "h.cfg")
+    model = build_hybrid(net, lower(net), 1, torch.device("cpu"))
+    pairs = list(model.parameter_gpus())
+    assert [id(p) for p, _ in pairs] == [id(p) for p in model.parameters()] and len(pairs) == 8
+    assert {g for _, g in pairs} == {1}
+
+
+# fca and fcb dead (relu of a very negative bias): exchange 2 moves zeros only, so the next
+# exchange's tie to it is exactly 0
+DEAD_COLUMNS = tuple((f"[{n}]\ntype=fc\ninputs=conv2\noutputs=16\nneuron=relu\n",
+                      f"[{n}]\ntype=fc\ninputs=conv2\noutputs=16\nneuron=relu\ninitB=-1000\n") for n in ("fca", "fcb"))
+
+
+def test_an_exchange_of_zeros_leaves_the_next_exchange_finite(monkeypatch):
+    """The zero-weighted tie to the previous exchange adds nothing even when that exchange held
+    only zeros: both ranks' scores and loss equal the single-process model's (finite)."""
+    from tests import test_mutants_compiler_hybrid as two
+
+    monkeypatch.setitem(two.VARIANTS, "dead_columns", DEAD_COLUMNS)
+    net, out, hub, x, y = two._run_both(monkeypatch, 6, "dead_columns")
+    ref, want_scores, want_loss, _ = two._reference(net, x, y)
+    assert torch.isfinite(want_scores).all()
+    for model, scores, loss in out:
+        torch.testing.assert_close(scores, want_scores, rtol=1e-12, atol=1e-12)
+        assert loss == pytest.approx(want_loss, rel=1e-12)
+
+
+def _three_gpu_spec() -> str:
+    """hybrid-2gpu.cfg over three logical GPUs: conv1..conv2 replicated on 0,1,2; fca, fcb, fcc
+    on GPUs 0, 1, 2, all read by passa (GPU 0), then fc3, the model output, on GPU 0."""
+    text = open("tests/specs/compiler/hybrid-2gpu.cfg").read()
+    start, end = text.index("[fcb]"), text.index("[probs]")
+    split = ("[fcb]\ntype=fc\ninputs=conv2\noutputs=16\nneuron=relu\ngpu=1\n\n"
+             "[fcc]\ntype=fc\ninputs=conv2\noutputs=16\nneuron=relu\ngpu=2\n\n"
+             "[passa]\ntype=pass\ninputs=fca,fcb,fcc\ngpu=0\n\n"
+             "[fc3]\ntype=fc\ninputs=passa\noutputs=10\n\n")
+    return text[:start].replace("gpu=0,1\n", "gpu=0,1,2\n") + split + text[end:]
+
+
+def test_three_hybrid_processes_send_only_the_largest_senders_column_size(monkeypatch, tmp_path):
+    """Three processes, batch 7 (shares 3, 2, 2): exchange 1 carries conv2's 144 numbers per
+    image of the largest share (3 * 144), exchange 2 the columns of fcb (rank 1) and fcc (rank 2),
+    16 per image each, so every buffer is 7 * 16 (rank 0 sends zeros), exchange 3 the logits
+    (7 * 10, from rank 0). The scores and loss are the single-process model's."""
+    from tests import test_mutants_compiler_hybrid as two
+
+    spec = tmp_path / "hybrid-3gpu.cfg"
+    spec.write_text(_three_gpu_spec())
+    monkeypatch.setattr(two, "SPEC", str(spec))
+    monkeypatch.setattr(two, "WORLD", 3)
+    net, out, hub, x, y = two._run_both(monkeypatch, 7)
+    assert net.num_gpus == 3 and len(out) == 3
+    assert hub.sizes == [[3 * 144, 7 * 16, 7 * 10]] * 3
+    ref, want_scores, want_loss, _ = two._reference(net, x, y)
+    for model, scores, loss in out:
+        torch.testing.assert_close(scores, want_scores, rtol=1e-12, atol=1e-12)
+        assert loss == pytest.approx(want_loss, rel=1e-12)
