@@ -412,3 +412,155 @@ def test_three_hybrid_processes_send_only_the_largest_senders_column_size(monkey
     for model, scores, loss in out:
         torch.testing.assert_close(scores, want_scores, rtol=1e-12, atol=1e-12)
         assert loss == pytest.approx(want_loss, rel=1e-12)
+
+
+# ---------------------------------------------------------------- code only torchrun's workers run
+
+
+class _DDP:
+    """Stands in for DistributedDataParallel: records how it was made and its comm hook."""
+
+    def __init__(self, module, device_ids=None, process_group=None):
+        self.module, self.device_ids, self.process_group = module, device_ids, process_group
+        self.hooks = []
+
+    def register_comm_hook(self, state, hook):
+        self.hooks.append((state, hook))
+
+    def __call__(self, *args):
+        return self.module(*args)
+
+    def train(self, mode=True):
+        self.module.train(mode)
+
+
+class _Meshed:
+    def __init__(self, group):
+        self.group = group
+
+    def get_group(self):
+        return self.group
+
+
+def test_wrap_puts_ddp_around_a_data_parallel_model_only(monkeypatch):
+    """Distributed and not hybrid: DDP over the mesh's group, no device_ids (the model places
+    itself); one process, or a HybridNet (its own DDP inside): the model itself."""
+    from alexspec.compiler.parallel import apply
+    from alexspec.compiler.parallel.group import ParallelContext
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    monkeypatch.setattr(apply.nn.parallel, "DistributedDataParallel", _DDP)
+    model = build(loads(open("specs/alexnet-mini.cfg").read(), "mini.cfg"), devices="cpu")
+    ctx = ParallelContext(rank=1, world_size=2, backend="gloo", mesh=_Meshed("dp group"))
+    wrapped = apply.wrap(model, ctx)
+    assert isinstance(wrapped, _DDP) and wrapped.module is model
+    assert (wrapped.device_ids, wrapped.process_group) == (None, "dp group")
+    assert apply.wrap(model, ParallelContext()) is model
+    hnet = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "h.cfg")
+    hybrid = build_hybrid(hnet, lower(hnet), 1, torch.device("cpu"))
+    assert apply.wrap(hybrid, ParallelContext(rank=1, world_size=2, hybrid=True)) is hybrid
+
+
+def test_model_for_builds_a_hybrid_process_its_own_part_and_others_the_whole_model():
+    """`model_for` under torchrun with a hybrid spec: rank 1's HybridNet (its layers, the
+    context's summary, the seed's weights, the dtype); a data-parallel or single process: the
+    whole CompiledNet on the context's devices, with the same weights."""
+    from alexspec.compiler.parallel import apply
+    from alexspec.compiler.parallel.group import ParallelContext
+    from alexspec.compiler.parallel.hybrid import HybridNet
+
+    net = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "h.cfg")
+    ref = build(net, devices="cpu", seed=4, dtype=torch.float64).state_dict()
+    ctx = ParallelContext(rank=1, world_size=2, backend="gloo", hybrid=True, summary="rank 1's devices")
+    part = apply.model_for(net, ctx, seed=4, dtype=torch.float64)
+    assert isinstance(part, HybridNet) and part.rank == 1 and part.placement_summary == "rank 1's devices"
+    state = part.state_dict()
+    assert "layers.fcb.bias" in state and "layers.fca.bias" not in state
+    assert all(torch.equal(v, ref[k]) for k, v in state.items())
+    for ctx in (ParallelContext(), ParallelContext(rank=1, world_size=2, backend="gloo")):
+        whole = apply.model_for(net, ctx, seed=4, dtype=torch.float64)
+        assert not isinstance(whole, HybridNet) and whole.devices == [torch.device("cpu")] * 2
+        assert sorted(whole.state_dict()) == sorted(ref)
+        assert all(torch.equal(v, ref[k]) for k, v in whole.state_dict().items())
+
+
+def test_a_hybrid_processs_replicated_part_is_ddp_with_a_summing_hook(monkeypatch):
+    """Under a process group of two, the replicated layers (conv1, conv2: their parameters
+    only) are wrapped in DDP over the given group, with `_sum_hook` on that group; the hook
+    all-reduces the bucket's buffer asynchronously and hands on the reduced tensor (the sum
+    over processes, not DDP's default average)."""
+    from alexspec.compiler.parallel import hybrid
+
+    monkeypatch.setattr(hybrid.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(hybrid.dist, "get_world_size", lambda group=None: 2)
+    monkeypatch.setattr(hybrid.nn.parallel, "DistributedDataParallel", _DDP)
+    net = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "h.cfg")
+    model = hybrid.build_hybrid(net, lower(net), 0, torch.device("cpu"), group="the group")
+    ddp = model._replicated
+    assert isinstance(ddp, _DDP) and ddp.process_group == "the group" and ddp.device_ids is None
+    assert ddp.hooks == [("the group", hybrid._sum_hook)]
+    assert {n.split(".")[1] for n, _ in ddp.module.named_parameters()} == {"conv1", "conv2"}
+
+    calls = []
+
+    class _Work:
+        def __init__(self, t):
+            self.t = t
+
+        def get_future(self):
+            fut = torch.futures.Future()
+            fut.set_result([self.t])
+            return fut
+
+    def all_reduce(t, group=None, async_op=False):
+        calls.append((group, async_op))
+        t += torch.tensor([10.0, 20.0])  # the other process's gradients
+        return _Work(t)
+
+    class _Bucket:
+        def __init__(self):
+            self.t = torch.tensor([1.0, 2.0])
+
+        def buffer(self):
+            return self.t
+
+    monkeypatch.setattr(hybrid.dist, "all_reduce", all_reduce)
+    out = hybrid._sum_hook("the group", _Bucket()).wait()
+    assert calls == [("the group", True)] and out.tolist() == [11.0, 22.0]
+
+
+def test_setup_on_cuda_selects_the_processs_first_device_before_starting_the_group(monkeypatch):
+    """Process 1 of 2, data parallel over 2 logical GPUs, `--gpu auto` with 4 CUDA devices:
+    cuda:2 and cuda:3; `torch.cuda.set_device(cuda:2)` before the nccl+gloo group starts."""
+    import torch.distributed.device_mesh as device_mesh
+
+    from alexspec.compiler.parallel import group
+
+    for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(devices, "cuda_count", lambda: 4)
+    monkeypatch.setattr(group.dist, "is_initialized", lambda: False)
+    calls = []
+    monkeypatch.setattr(group.torch.cuda, "set_device", lambda d: calls.append(("set_device", d)))
+    monkeypatch.setattr(group.dist, "init_process_group", lambda backend, **kw: calls.append(("init", backend)))
+    monkeypatch.setattr(device_mesh, "init_device_mesh", lambda kind, shape, **kw: calls.append(("mesh", kind)))
+    ctx = group.setup(loads(open("specs/alexnet-mini.cfg").read(), "mini.cfg"), "auto")
+    assert ctx.devices == [torch.device("cuda:2"), torch.device("cuda:3")]
+    assert calls == [("set_device", torch.device("cuda:2")), ("init", "cpu:gloo,cuda:nccl"), ("mesh", "cuda")]
+    assert ctx.owns_group and ctx.backend == "cpu:gloo,cuda:nccl"
+
+
+def test_gather_objects_over_the_meshs_group(monkeypatch):
+    """With a device mesh, every process's object is gathered over the mesh's group."""
+    from alexspec.compiler.parallel import group
+    from alexspec.compiler.parallel.group import ParallelContext, gather_objects
+
+    seen = []
+
+    def all_gather_object(out, obj, group=None):
+        seen.append(group)
+        out[0], out[1] = obj, "from 1"
+
+    monkeypatch.setattr(group.dist, "all_gather_object", all_gather_object)
+    ctx = ParallelContext(rank=0, world_size=2, backend="gloo", mesh=_Meshed("the mesh's group"))
+    assert gather_objects("from 0", ctx) == ["from 0", "from 1"] and seen == ["the mesh's group"]
