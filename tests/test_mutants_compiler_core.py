@@ -564,3 +564,35 @@ def test_gather_objects_over_the_meshs_group(monkeypatch):
     monkeypatch.setattr(group.dist, "all_gather_object", all_gather_object)
     ctx = ParallelContext(rank=0, world_size=2, backend="gloo", mesh=_Meshed("the mesh's group"))
     assert gather_objects("from 0", ctx) == ["from 0", "from 1"] and seen == ["the mesh's group"]
+
+
+# ---------------------------------------------------------------- checker.py
+
+
+def test_the_checker_counts_each_op_and_follows_a_gpus_tag_through_untagged_ops():
+    """Three aten ops: relu of a GPU-1 tensor (its output inherits GPU 1), a multiply by an
+    untagged tensor (still GPU 1), an add with a GPU-0 tensor: one violation, on GPUs (0, 1),
+    whose output carries the lower GPU; an op on untagged tensors only leaves its output untagged.
+    `strict=True` raises at the violating op, naming it and both GPUs."""
+    from alexspec.compiler.checker import CrossDeviceOpError, LogicalDeviceChecker, Violation
+
+    a, b, c = torch.randn(4), torch.randn(4), torch.randn(4)
+    with LogicalDeviceChecker() as chk:
+        chk.tag(a, 1)
+        chk.tag(c, 0)
+        h = torch.relu(a) * b
+        assert chk.state.tags.get(h) == 1 and b not in chk.state.tags
+        out = h + c
+        free = b * 2
+    assert chk.ops == 4
+    assert chk.violations == [Violation("aten.add.Tensor", (0, 1))]
+    assert chk.state.tags.get(out) == 0 and free not in chk.state.tags
+    with pytest.raises(CrossDeviceOpError) as e:
+        with LogicalDeviceChecker(strict=True) as strict:
+            strict.tag(a, 1)
+            strict.tag(c, 0)
+            a + c
+    assert str(e.value) == "cross-device op without transfer: aten.add.Tensor on (0, 1)"
+    import importlib
+
+    assert importlib.import_module("alexspec.compiler.transfer").CHECKER is None  # removed again on leaving, even after the error
