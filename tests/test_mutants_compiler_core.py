@@ -464,7 +464,7 @@ def test_wrap_puts_ddp_around_a_data_parallel_model_only(monkeypatch):
 def test_model_for_builds_a_hybrid_process_its_own_part_and_others_the_whole_model():
     """`model_for` under torchrun with a hybrid spec: rank 1's HybridNet (its layers, the
     context's summary, the seed's weights, the dtype); a data-parallel or single process: the
-    whole CompiledNet on the context's devices, with the same weights."""
+    whole CompiledNet on the context's devices, with the same weights; seed 0 by default."""
     from alexspec.compiler.parallel import apply
     from alexspec.compiler.parallel.group import ParallelContext
     from alexspec.compiler.parallel.hybrid import HybridNet
@@ -477,6 +477,9 @@ def test_model_for_builds_a_hybrid_process_its_own_part_and_others_the_whole_mod
     state = part.state_dict()
     assert "layers.fcb.bias" in state and "layers.fca.bias" not in state
     assert all(torch.equal(v, ref[k]) for k, v in state.items())
+    default = apply.model_for(net, ParallelContext(), dtype=torch.float64).state_dict()  # seed 0
+    seed0 = build(net, devices="cpu", seed=0, dtype=torch.float64).state_dict()
+    assert all(torch.equal(v, seed0[k]) for k, v in default.items())
     for ctx in (ParallelContext(), ParallelContext(rank=1, world_size=2, backend="gloo")):
         whole = apply.model_for(net, ctx, seed=4, dtype=torch.float64)
         assert not isinstance(whole, HybridNet) and whole.devices == [torch.device("cpu")] * 2
@@ -531,7 +534,8 @@ def test_a_hybrid_processs_replicated_part_is_ddp_with_a_summing_hook(monkeypatc
 
 def test_setup_on_cuda_selects_the_processs_first_device_before_starting_the_group(monkeypatch):
     """Process 1 of 2, data parallel over 2 logical GPUs, `--gpu auto` with 4 CUDA devices:
-    cuda:2 and cuda:3; `torch.cuda.set_device(cuda:2)` before the nccl+gloo group starts."""
+    cuda:2 and cuda:3; `torch.cuda.set_device(cuda:2)` before the nccl+gloo group starts. The
+    first logical GPU decides: with `cpu,0`, gloo and no device selected."""
     import torch.distributed.device_mesh as device_mesh
 
     from alexspec.compiler.parallel import group
@@ -548,6 +552,10 @@ def test_setup_on_cuda_selects_the_processs_first_device_before_starting_the_gro
     assert ctx.devices == [torch.device("cuda:2"), torch.device("cuda:3")]
     assert calls == [("set_device", torch.device("cuda:2")), ("init", "cpu:gloo,cuda:nccl"), ("mesh", "cuda")]
     assert ctx.owns_group and ctx.backend == "cpu:gloo,cuda:nccl"
+    calls.clear()  # `--gpu cpu,0`: the first logical GPU on the CPU, so no CUDA device to select
+    ctx = group.setup(loads(open("specs/alexnet-mini.cfg").read(), "mini.cfg"), "cpu,0")
+    assert ctx.devices == [torch.device("cpu"), torch.device("cuda:0")]
+    assert calls == [("init", "gloo"), ("mesh", "cpu")]
 
 
 def test_gather_objects_over_the_meshs_group(monkeypatch):
