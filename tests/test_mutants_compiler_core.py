@@ -275,7 +275,8 @@ def test_a_hybrid_runs_whole_state_on_rank_0_is_the_single_process_models(monkey
 def test_feed_under_the_checker_tags_the_data_with_its_gpu_on_the_destination_device():
     """With a LogicalDeviceChecker installed, `feed` gives the images their own tensor tagged
     with the consuming logical GPU (so an op mixing it with another GPU's tensor is a
-    violation), moved to the destination device (meta: a real move on a CPU-only machine)."""
+    violation), moved to the destination device (meta: a real move on a CPU-only machine); a
+    transfer under the checker alone (no TransferLog) re-tags what it moves."""
     from alexspec.compiler import feed
     from alexspec.compiler.checker import LogicalDeviceChecker
 
@@ -283,6 +284,8 @@ def test_feed_under_the_checker_tags_the_data_with_its_gpu_on_the_destination_de
     with LogicalDeviceChecker() as chk:
         y = feed(x, 1, torch.device("cpu"))
         assert chk.state.tags.get(y) == 1 and x not in chk.state.tags
+        crossed = transfer(y, 1, 0, torch.device("cpu"), "b<-a")  # no TransferLog: still re-tagged
+        assert chk.state.tags.get(crossed) == 0 and chk.state.tags.get(y) == 1
         other = torch.ones(2, 3)
         chk.tag(other, 0)
         y + other
@@ -398,7 +401,7 @@ def test_three_hybrid_processes_send_only_the_largest_senders_column_size(monkey
     """Three processes, batch 7 (shares 3, 2, 2): exchange 1 carries conv2's 144 numbers per
     image of the largest share (3 * 144), exchange 2 the columns of fcb (rank 1) and fcc (rank 2),
     16 per image each, so every buffer is 7 * 16 (rank 0 sends zeros), exchange 3 the logits
-    (7 * 10, from rank 0). The scores and loss are the single-process model's."""
+    (7 * 10, from rank 0). The scores, loss and gradients are the single-process model's."""
     from tests import test_mutants_compiler_hybrid as two
 
     spec = tmp_path / "hybrid-3gpu.cfg"
@@ -408,10 +411,17 @@ def test_three_hybrid_processes_send_only_the_largest_senders_column_size(monkey
     net, out, hub, x, y = two._run_both(monkeypatch, 7)
     assert net.num_gpus == 3 and len(out) == 3
     assert hub.sizes == [[3 * 144, 7 * 16, 7 * 10]] * 3
-    ref, want_scores, want_loss, _ = two._reference(net, x, y)
+    ref, want_scores, want_loss, want_grads = two._reference(net, x, y)
     for model, scores, loss in out:
         torch.testing.assert_close(scores, want_scores, rtol=1e-12, atol=1e-12)
         assert loss == pytest.approx(want_loss, rel=1e-12)
+    # each split layer's gradient on its own rank, a replicated layer's summed over the three
+    # (only the logits' own rank lets the loss's gradient through: with three ranks, letting it
+    # through on the two others instead would double every gradient)
+    for name, want in want_grads.items():
+        got = [dict(m.named_parameters())[name].grad for m, _, _ in out if name in dict(m.named_parameters())]
+        assert len(got) == (3 if name.split(".")[1] in ("conv1", "conv2") else 1), name
+        torch.testing.assert_close(sum(got), want, rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------- code only torchrun's workers run
@@ -604,3 +614,39 @@ def test_the_checker_counts_each_op_and_follows_a_gpus_tag_through_untagged_ops(
     import importlib
 
     assert importlib.import_module("alexspec.compiler.transfer").CHECKER is None  # removed again on leaving, even after the error
+
+
+def test_a_hybrid_spec_under_torchrun_with_fewer_processes_than_gpus_is_refused(monkeypatch, tmp_path):
+    """The three-GPU hybrid spec started with two processes: a RunError at WORLD_SIZE."""
+    import torch.distributed.device_mesh as device_mesh
+
+    from alexspec.compiler.parallel import group
+
+    for k, v in {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(group.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(device_mesh, "init_device_mesh", lambda *a, **k: None)
+    with pytest.raises(RunError) as e:
+        group.setup(loads(_three_gpu_spec(), "h3.cfg"), "cpu")
+    assert (e.value.message, e.value.where) == (
+        "the hybrid spec h3.cfg runs one process per logical GPU: it needs 3 processes, torchrun "
+        "started 2", "WORLD_SIZE")
+
+
+# ---------------------------------------------------------------- build.py
+
+
+def test_build_draws_with_seed_0_by_default_and_init_layers_takes_shared_by_keyword():
+    """`build(net)` is `build(net, seed=0)`; `init_layers(layers, net, seed, shared=...)` (its
+    first three arguments also by keyword, `shared` only by keyword) draws the same weights."""
+    from alexspec.compiler.build import init_layers
+
+    net = _net("[h]\ntype=fc\ninputs=data\noutputs=3\n[out]\ntype=fc\ninputs=h\noutputs=3\n")
+    default, seed0 = build(net, devices="cpu"), build(net, devices="cpu", seed=0)
+    assert all(torch.equal(v, seed0.state_dict()[k]) for k, v in default.state_dict().items())
+    assert not torch.equal(build(net, devices="cpu", seed=1).layers["h"].weights[0], seed0.layers["h"].weights[0])
+    again = build(net, devices="cpu", init=False)
+    init_layers(layers=again.weight_layers(), net=net, seed=0, shared=frozenset())
+    assert all(torch.equal(v, seed0.state_dict()[k]) for k, v in again.state_dict().items())
+    with pytest.raises(TypeError):
+        init_layers(again.weight_layers(), net, 0, frozenset())
