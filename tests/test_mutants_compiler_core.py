@@ -650,3 +650,48 @@ def test_build_draws_with_seed_0_by_default_and_init_layers_takes_shared_by_keyw
     assert all(torch.equal(v, seed0.state_dict()[k]) for k, v in again.state_dict().items())
     with pytest.raises(TypeError):
         init_layers(again.weight_layers(), net, 0, frozenset())
+
+
+def _spy_on_moves(monkeypatch) -> list:
+    """`Tensor.to` as a real move between devices behaves: always a new tensor (on the CPU
+    `.to("cpu")` is the tensor itself). Returns the list of (target device, new tensor)."""
+    moves = []
+    to = torch.Tensor.to
+
+    def spy(self, *args, **kwargs):
+        out = to(self, *args, **kwargs)
+        out = self.clone() if out is self else out
+        moves.append((args[0] if args else kwargs.get("device"), out))
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "to", spy)
+    return moves
+
+
+def test_the_instrumented_paths_hand_on_the_moved_tensors_forward_and_backward(monkeypatch):
+    """Forward, the transfer (under a TransferLog) and the feed (under the checker) return the
+    tensor `.to()` moved to the destination; backward, they return the gradient `.to()` moved
+    back to the source's device: what reaches the source (a hook on it) is that tensor, not the
+    gradient that arrived on the destination."""
+    from alexspec.compiler import feed
+    from alexspec.compiler.checker import LogicalDeviceChecker
+
+    src_device, dst_device = torch.device("cpu"), torch.device("cpu", 0)
+    for path in ("transfer", "feed"):
+        moves = _spy_on_moves(monkeypatch)
+        x = torch.randn(3, requires_grad=True)
+        seen = []
+        x.register_hook(seen.append)
+        if path == "transfer":
+            with TransferLog():
+                y = transfer(x, 0, 1, dst_device, "b<-a")
+                (y * 2).sum().backward()
+        else:
+            with LogicalDeviceChecker():
+                y = feed(x, 1, dst_device)
+                (y * 2).sum().backward()
+        monkeypatch.undo()
+        (fwd_to, fwd_out), (bwd_to, bwd_out) = moves
+        assert fwd_to == dst_device and y is fwd_out, path
+        assert bwd_to == src_device and len(seen) == 1 and seen[0] is bwd_out, path
+        assert torch.equal(x.grad, torch.full((3,), 2.0))
