@@ -695,3 +695,35 @@ def test_the_instrumented_paths_hand_on_the_moved_tensors_forward_and_backward(m
         assert fwd_to == dst_device and y is fwd_out, path
         assert bwd_to == src_device and len(seen) == 1 and seen[0] is bwd_out, path
         assert torch.equal(x.grad, torch.full((3,), 2.0))
+
+
+def test_a_data_parallel_process_with_exactly_enough_cuda_devices_takes_its_own(monkeypatch):
+    """`--gpu auto`, two logical GPUs a process: process 0 with exactly 2 CUDA devices gets
+    cuda:0 and cuda:1; process 1 with 3 (one short of its cuda:2, cuda:3) the CPU."""
+    monkeypatch.setattr(devices, "cuda_count", lambda: 2)
+    devs, why = devices.process_devices("auto", 2, 0, 2, per_gpu=False)
+    assert devs == [torch.device("cuda:0"), torch.device("cuda:1")]
+    assert why == "devices: gpu0 -> cuda:0, gpu1 -> cuda:1 (process 0 of 2: its own 2 CUDA device(s))"
+    monkeypatch.setattr(devices, "cuda_count", lambda: 3)
+    devs, why = devices.process_devices("auto", 2, 1, 2, per_gpu=False)
+    assert devs == [torch.device("cpu")] * 2
+    assert why.endswith("(process 1 of 2: 3 CUDA device(s) are too few, CPU)")
+
+
+def test_devices_of_other_kinds_are_taken_as_named():
+    """Only CUDA indices are checked against the CUDA devices present: `mps` and `xpu:1` (device
+    types that sort after "cuda") are taken as named with no CUDA device at all."""
+    assert devices.device_list("mps,xpu:1", 0) == [torch.device("mps"), torch.device("xpu", 1)]
+
+
+def test_a_hybrid_process_trains_and_evaluates_as_told():
+    """`train()` (default: training) and `eval()` set the mode of every layer, the replicated
+    part's included."""
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "h.cfg")
+    model = build_hybrid(net, lower(net), 0, torch.device("cpu"))
+    for set_mode, want in ((model.eval, False), (model.train, True), (lambda: model.train(False), False)):
+        assert set_mode() is model
+        assert model.training is want and model._replicated.training is want
+        assert all(m.training is want for m in model.modules())
