@@ -727,3 +727,12 @@ def test_a_hybrid_process_trains_and_evaluates_as_told():
         assert set_mode() is model
         assert model.training is want and model._replicated.training is want
         assert all(m.training is want for m in model.modules())
+
+
+def test_only_cuda_devices_get_nccl():
+    """nccl serves CUDA only: the CPU, and device types that sort after "cuda" (mps, xpu), get
+    gloo."""
+    from alexspec.compiler.parallel.group import process_group_backend
+
+    assert [process_group_backend(t) for t in ("cuda", "cpu", "mps", "xpu")] == [
+        "cpu:gloo,cuda:nccl", "gloo", "gloo", "gloo"]
