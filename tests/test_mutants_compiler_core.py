@@ -736,3 +736,60 @@ def test_only_cuda_devices_get_nccl():
 
     assert [process_group_backend(t) for t in ("cuda", "cpu", "mps", "xpu")] == [
         "cpu:gloo,cuda:nccl", "gloo", "gloo", "gloo"]
+
+
+TWO_GPU_FC = ("[a]\ntype=fc\ninputs=data\noutputs=3\ngpu=0\n[b]\ntype=fc\ninputs=data\noutputs=2\ngpu=1\nneuron=relu\n"
+              "[out]\ntype=fc\ninputs=a,b\noutputs=3\ngpu=0\n")
+
+
+def test_the_program_text_of_a_two_gpu_model_and_of_a_broken_plan():
+    """`program()` whole: the header (layers, devices, transfers), one line per layer indented by
+    its GPU's column (4 + 36 * gpu spaces), data fed, the crossing b -> out as a transfer, the
+    model output marked; with the transfer removed from the plan, b is read in place on the
+    wrong GPU, marked `[gpu1!]`, and the header counts no transfer. (3x4x4 images: 48 inputs.)"""
+    net = _net(TWO_GPU_FC)
+    col1 = " " * 40
+    assert build(net, devices="cpu").program() == (
+        "CompiledNet: 4 layers on gpu0=cpu, gpu1=cpu; 1 cross-GPU transfers\n"
+        "    gpu0 a = FullyConnected(48 -> 3)  <- feed(data)\n"
+        f"{col1}gpu1 b = FullyConnected(48 -> 2) relu  <- feed(data)\n"
+        "    gpu0 out = FullyConnected(3 + 2 -> 3)  <- a, transfer(b: gpu1->gpu0)   [model output]\n"
+        "    gpu0 probs = Softmax()  <- out")
+    broken = build(net, devices="cpu", plan=lower(net).rewire("out", 1, transfer=False)).program()
+    assert broken.splitlines()[0] == "CompiledNet: 4 layers on gpu0=cpu, gpu1=cpu; 0 cross-GPU transfers"
+    assert broken.splitlines()[3] == "    gpu0 out = FullyConnected(3 + 2 -> 3)  <- a, b[gpu1!]   [model output]"
+
+
+def test_forward_layers_gives_the_named_outputs_and_refuses_an_unknown_name():
+    """The data layer's name gives the images themselves, a layer's name its output (b: relu
+    of its fc, so never negative); a name no step computes (the cost layer, a typo) is a
+    RunError located at the spec, listing the layers that do, sorted."""
+    net = _net(TWO_GPU_FC)
+    model = build(net, devices="cpu", dtype=torch.float64)
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    got = model.forward_layers(x, ["data", "b", "out"])
+    assert list(got) == ["data", "b", "out"] and got["data"] is x
+    torch.testing.assert_close(got["out"], model(x))
+    lin = model.layers["b"]
+    torch.testing.assert_close(got["b"], torch.relu(x.flatten(1) @ lin.weights[0].T + lin.bias))
+    for name in ("logprob", "nope"):
+        with pytest.raises(RunError) as e:
+            model.forward_layers(x, ["out", name])
+        assert (e.value.message, e.value.where, e.value.hint) == (
+            f"no layer {name!r} computes an output here", "core.cfg", "layers: a, b, data, out, probs")
+
+
+def test_weight_layers_without_learning_parameters_are_each_named_with_what_they_lack():
+    """No [*] defaults: `a` gives only epsW, `out` nothing: one located error per layer, the
+    missing keys in cuda-convnet's order (epsW, epsB, momW, momB, wc)."""
+    text = (HEAD.split("[*]")[0] + "[data]\ntype=data\ndataIdx=0\n[labels]\ntype=data\ndataIdx=1\n"
+            "[a]\ntype=fc\ninputs=data\noutputs=3\nepsW=0.1\ninitW=0.1\n"
+            "[out]\ntype=fc\ninputs=a\noutputs=3\ninitW=0.1\n" + TAIL)
+    model = build(loads(text, "bare.cfg"), devices="cpu")
+    with pytest.raises(SpecError) as e:
+        model.learning_rules()
+    assert [(d.code, d.message, d.span.path) for d in e.value.diagnostics] == [
+        ("missing-params", "layer 'a': learning parameters missing: epsB, momW, momB, wc", "bare.cfg"),
+        ("missing-params", "layer 'out': learning parameters missing: epsW, epsB, momW, momB, wc", "bare.cfg")]
+    assert e.value.diagnostics[0].hint == ("add them to the layer params file (cuda-convnet requires "
+                                           "epsW, epsB, momW, momB and wc on weight layers)")
