@@ -474,7 +474,8 @@ def test_wrap_puts_ddp_around_a_data_parallel_model_only(monkeypatch):
 def test_model_for_builds_a_hybrid_process_its_own_part_and_others_the_whole_model():
     """`model_for` under torchrun with a hybrid spec: rank 1's HybridNet (its layers, the
     context's summary, the seed's weights, the dtype); a data-parallel or single process: the
-    whole CompiledNet on the context's devices, with the same weights; seed 0 by default."""
+    whole CompiledNet on the context's devices, with the same weights; seed 0 by default (for
+    `build_hybrid` too)."""
     from alexspec.compiler.parallel import apply
     from alexspec.compiler.parallel.group import ParallelContext
     from alexspec.compiler.parallel.hybrid import HybridNet
@@ -490,6 +491,10 @@ def test_model_for_builds_a_hybrid_process_its_own_part_and_others_the_whole_mod
     default = apply.model_for(net, ParallelContext(), dtype=torch.float64).state_dict()  # seed 0
     seed0 = build(net, devices="cpu", seed=0, dtype=torch.float64).state_dict()
     assert all(torch.equal(v, seed0[k]) for k, v in default.items())
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    default = build_hybrid(net, lower(net), 1, torch.device("cpu"), dtype=torch.float64).state_dict()
+    assert default and all(torch.equal(v, seed0[k]) for k, v in default.items())
     for ctx in (ParallelContext(), ParallelContext(rank=1, world_size=2, backend="gloo")):
         whole = apply.model_for(net, ctx, seed=4, dtype=torch.float64)
         assert not isinstance(whole, HybridNet) and whole.devices == [torch.device("cpu")] * 2
@@ -793,3 +798,22 @@ def test_weight_layers_without_learning_parameters_are_each_named_with_what_they
         ("missing-params", "layer 'out': learning parameters missing: epsW, epsB, momW, momB, wc", "bare.cfg")]
     assert e.value.diagnostics[0].hint == ("add them to the layer params file (cuda-convnet requires "
                                            "epsW, epsB, momW, momB and wc on weight layers)")
+
+
+def test_a_whole_sgd_state_of_300_rules_is_cut_to_the_processs_own(monkeypatch):
+    """`local_sgd_state` compares the velocity list's length with the whole model's rule count by
+    value: with 300 rules (lengths past CPython's small-int cache) a fitting state is still cut
+    to this process's rules, in its order."""
+    from alexspec.compiler.parallel import local_sgd_state
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "h.cfg")
+    model = build_hybrid(net, lower(net), 1, torch.device("cpu"))
+    full = [(f"l{i}", "weight", 0) for i in range(300)]
+    mine = full[5::7]
+    monkeypatch.setattr(model, "full_rule_order", lambda: list(full))
+    monkeypatch.setattr(model, "local_rule_order", lambda: list(mine))
+    whole = {"velocity": [torch.full((1,), float(i)) for i in range(300)]}
+    got = local_sgd_state(model, whole)
+    assert [float(v) for v in got["velocity"]] == [float(i) for i in range(5, 300, 7)]
+    assert got["names"] == [f"l{i}.weight" for i in range(5, 300, 7)]
