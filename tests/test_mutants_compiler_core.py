@@ -763,6 +763,11 @@ def test_the_program_text_of_a_two_gpu_model_and_of_a_broken_plan():
     broken = build(net, devices="cpu", plan=lower(net).rewire("out", 1, transfer=False)).program()
     assert broken.splitlines()[0] == "CompiledNet: 4 layers on gpu0=cpu, gpu1=cpu; 0 cross-GPU transfers"
     assert broken.splitlines()[3] == "    gpu0 out = FullyConnected(3 + 2 -> 3)  <- a, b[gpu1!]   [model output]"
+    # the other way round: out on GPU 1 reading a (GPU 0) in place
+    net = _net(TWO_GPU_FC.replace("inputs=a,b\noutputs=3\ngpu=0\n", "inputs=a,b\noutputs=3\ngpu=1\n"))
+    assert [(s.name, s.gpu) for s in lower(net).steps] == [("a", 0), ("b", 1), ("out", 1), ("probs", 1)]
+    broken = build(net, devices="cpu", plan=lower(net).rewire("out", 0, transfer=False)).program()
+    assert broken.splitlines()[3] == f"{col1}gpu1 out = FullyConnected(3 + 2 -> 3)  <- a[gpu0!], b   [model output]"
 
 
 def test_forward_layers_gives_the_named_outputs_and_refuses_an_unknown_name():
