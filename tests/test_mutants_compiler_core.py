@@ -52,7 +52,8 @@ def test_the_plan_runs_the_columns_layer_by_layer_in_order_of_depth():
     col = ("[c1{c}]\ntype=conv\ninputs=data\nchannels=3\nfilters=16\nfilterSize=3\npadding=1\ngpu={g}\n"
            "[p1{c}]\ntype=pool\ninputs=c1{c}\npool=max\nsizeX=2\nstride=2\nchannels=16\n"
            "[f{c}]\ntype=fc\ninputs=p1{c}\noutputs=3\n")
-    net = _net(col.format(c="a", g=0) + col.format(c="b", g=1) + "[out]\ntype=fc\ninputs=fa,fb\noutputs=3\n")
+    out = "[out]\ntype=fc\ninputs=fa,fb\noutputs=3\n"
+    net = _net(col.format(c="a", g=0) + col.format(c="b", g=1) + out)
     plan = lower(net)
     assert [(s.name, s.gpu) for s in plan.steps] == [
         ("c1a", 0), ("c1b", 1), ("p1a", 0), ("p1b", 1), ("fa", 0), ("fb", 1), ("out", 0), ("probs", 0)]
@@ -245,7 +246,8 @@ def test_a_hybrid_runs_whole_state_on_rank_0_is_the_single_process_models(monkey
     parts = []
     for rank in (0, 1):
         model = build_hybrid(net, plan, rank, torch.device("cpu"), seed=3)
-        vel = [torch.full((2,), float(order.index((r.layer, r.kind, r.index)))) for r in model.learning_rules()]
+        vel = [torch.full((2,), float(order.index((r.layer, r.kind, r.index))))
+               for r in model.learning_rules()]
         parts.append((model, _SGD(vel)))
     sent = []
 
@@ -618,7 +620,8 @@ def test_the_checker_counts_each_op_and_follows_a_gpus_tag_through_untagged_ops(
     assert str(e.value) == "cross-device op without transfer: aten.add.Tensor on (0, 1)"
     import importlib
 
-    assert importlib.import_module("alexspec.compiler.transfer").CHECKER is None  # removed again on leaving, even after the error
+    # removed again on leaving, even after the error
+    assert importlib.import_module("alexspec.compiler.transfer").CHECKER is None
 
 
 def test_a_hybrid_spec_under_torchrun_with_fewer_processes_than_gpus_is_refused(monkeypatch, tmp_path):
@@ -649,7 +652,8 @@ def test_build_draws_with_seed_0_by_default_and_init_layers_takes_shared_by_keyw
     net = _net("[h]\ntype=fc\ninputs=data\noutputs=3\n[out]\ntype=fc\ninputs=h\noutputs=3\n")
     default, seed0 = build(net, devices="cpu"), build(net, devices="cpu", seed=0)
     assert all(torch.equal(v, seed0.state_dict()[k]) for k, v in default.state_dict().items())
-    assert not torch.equal(build(net, devices="cpu", seed=1).layers["h"].weights[0], seed0.layers["h"].weights[0])
+    seed1 = build(net, devices="cpu", seed=1)
+    assert not torch.equal(seed1.layers["h"].weights[0], seed0.layers["h"].weights[0])
     again = build(net, devices="cpu", init=False)
     init_layers(layers=again.weight_layers(), net=net, seed=0, shared=frozenset())
     assert all(torch.equal(v, seed0.state_dict()[k]) for k, v in again.state_dict().items())
