@@ -826,3 +826,24 @@ def test_a_whole_sgd_state_of_300_rules_is_cut_to_the_processs_own(monkeypatch):
     got = local_sgd_state(model, whole)
     assert [float(v) for v in got["velocity"]] == [float(i) for i in range(5, 300, 7)]
     assert got["names"] == [f"l{i}.weight" for i in range(5, 300, 7)]
+
+
+LOGITS_ON_1 = (("[passc]\ntype=pass\ninputs=fc2a,fc2b\ngpu=0\n", "[passc]\ntype=pass\ninputs=fc2a,fc2b\ngpu=1\n"),)
+
+
+def test_with_the_logits_on_gpu_1_only_rank_1_passes_the_losss_gradient(monkeypatch):
+    """passc, fc3 (the model output) on GPU 1: both ranks' scores are the single-process
+    model's, and every gradient too (rank 0 holds the same scores but must not send their
+    gradient back as well, or each would count twice)."""
+    from tests import test_mutants_compiler_hybrid as two
+
+    monkeypatch.setitem(two.VARIANTS, "logits_on_1", LOGITS_ON_1)
+    net, out, hub, x, y = two._run_both(monkeypatch, 6, "logits_on_1")
+    assert two.hybrid.hybrid_layout(net).logits_gpu == 1
+    ref, want_scores, want_loss, want_grads = two._reference(net, x, y)
+    for model, scores, loss in out:
+        torch.testing.assert_close(scores, want_scores, rtol=1e-12, atol=1e-12)
+    for name, want in want_grads.items():
+        got = [dict(m.named_parameters())[name].grad for m, _, _ in out
+               if name in dict(m.named_parameters())]
+        torch.testing.assert_close(sum(got), want, rtol=1e-10, atol=1e-12)
