@@ -714,6 +714,8 @@ def test_a_data_parallel_process_with_exactly_enough_cuda_devices_takes_its_own(
     assert devs == [torch.device("cuda:0"), torch.device("cuda:1")]
     assert why == "devices: gpu0 -> cuda:0, gpu1 -> cuda:1 (process 0 of 2: its own 2 CUDA device(s))"
     monkeypatch.setattr(devices, "cuda_count", lambda: 3)
+    devs, why = devices.process_devices("auto", 2, 0, 2, per_gpu=False)  # one more than it needs
+    assert devs == [torch.device("cuda:0"), torch.device("cuda:1")]
     devs, why = devices.process_devices("auto", 2, 1, 2, per_gpu=False)
     assert devs == [torch.device("cpu")] * 2
     assert why.endswith("(process 1 of 2: 3 CUDA device(s) are too few, CPU)")
@@ -847,3 +849,16 @@ def test_with_the_logits_on_gpu_1_only_rank_1_passes_the_losss_gradient(monkeypa
         got = [dict(m.named_parameters())[name].grad for m, _, _ in out
                if name in dict(m.named_parameters())]
         torch.testing.assert_close(sum(got), want, rtol=1e-10, atol=1e-12)
+
+
+def test_an_fc_layer_sharing_a_conv_layers_weights_is_refused_by_type():
+    """The other way round from a conv sharing an fc's: an fc sharing a conv's matrix is refused
+    because the types differ, before any shape is compared."""
+    net = _net("[c]\ntype=conv\ninputs=data\nchannels=3\nfilters=16\nfilterSize=4\n"
+               "[f]\ntype=fc\ninputs=data\noutputs=16\nweightSource=c\n"
+               "[out]\ntype=fc\ninputs=c,f\noutputs=3\n")
+    with pytest.raises(SpecError) as e:
+        build(net, devices="cpu")
+    (d,) = e.value.diagnostics
+    assert d.message == ("layer 'f': weightSource 'c': 'c' is a conv layer, this one is fc "
+                         "(cuda-convnet requires the same type)")
