@@ -862,3 +862,15 @@ def test_an_fc_layer_sharing_a_conv_layers_weights_is_refused_by_type():
     (d,) = e.value.diagnostics
     assert d.message == ("layer 'f': weightSource 'c': 'c' is a conv layer, this one is fc "
                          "(cuda-convnet requires the same type)")
+
+
+def test_the_too_few_devices_hint_gives_an_example_up_to_four_logical_gpus(monkeypatch):
+    """Four logical GPUs, two devices given: the hint's example names four; five logical GPUs:
+    no example."""
+    monkeypatch.setattr(devices, "cuda_count", lambda: 0)
+    with pytest.raises(RunError) as e:
+        devices.resolve_devices("cpu,cpu", 4)
+    assert e.value.hint == "give one device per logical GPU, e.g. 0,1,2,3 or cpu,cpu,cpu,cpu"
+    with pytest.raises(RunError) as e:
+        devices.resolve_devices("cpu,cpu", 5)
+    assert e.value.hint == "give one device per logical GPU"
