@@ -98,6 +98,18 @@ def test_a_layer_sharing_its_own_input_with_itself_or_a_later_one_is_refused(ent
                                    f"of this layer is not defined before input {i}")
 
 
+def test_every_refused_weight_source_entry_of_a_layer_is_reported_at_once():
+    """`weightSource=out[1],out[1]`: both of out's entries name an input not defined before
+    their own (input 1 for input 0, input 1 for itself): two problems, two messages in one run."""
+    net = _net("[fa]\ntype=fc\ninputs=data\noutputs=3\n[fb]\ntype=fc\ninputs=data\noutputs=3\n"
+               "[out]\ntype=fc\ninputs=fa,fb\noutputs=3\nweightSource=out[1],out[1]\n")
+    with pytest.raises(SpecError) as e:
+        build(net, devices="cpu")
+    assert [d.message for d in e.value.diagnostics] == [
+        f"layer 'out': weightSource 'out[1]': 'out' input 1 of this layer is not defined before input {i}"
+        for i in (0, 1)]
+
+
 @pytest.mark.parametrize("owner,user", [(0, 1), (1, 0)])
 def test_a_weight_source_on_another_gpu_is_refused_naming_both_gpus(owner, user):
     """cuda-convnet2 shares a matrix only on the same GPU: fb on one GPU sharing fa's on the
