@@ -23,24 +23,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from annotations import apply  # noqa: E402
-from sample import ENTRY  # noqa: E402
+from annotations import ENTRY, apply  # noqa: E402
 
 COPIED = ("alexspec", "compiler", "runtime", "tests", "scripts", "specs", "pyproject.toml")
-DIFF_START = "--- mutation diff ---\n"
 
 
 def mutant_diff(report: Path, module: str, operator: str, occurrence: int) -> str:
-    """The unified diff the report gives for the mutant (its hunks, after the file names)."""
-    text = report.read_text()
-    for m in ENTRY.finditer(text):
+    """The hunks of the unified diff the report gives for the surviving mutant (annotations.py's
+    reading of a report's survivors)."""
+    for m in ENTRY.finditer(report.read_text()):
         if (m["module"], m["op"], int(m["occ"])) == (module, operator, occurrence):
-            rest = text[m.end():]
-            start = rest.find(DIFF_START)
-            end = rest.find("\n[job-id]")
-            body = rest[start + len(DIFF_START): end if end >= 0 else len(rest)]
-            return "\n".join(body.splitlines()[2:]) + "\n"  # past the ---/+++ lines
-    raise SystemExit(f"{module} {operator} {occurrence} is not in {report}")
+            return m["diff"]
+    raise SystemExit(f"{module} {operator} {occurrence} is not in {report} as a survivor")
 
 
 def _pytest(root: Path, args: list[str]) -> int:
