@@ -86,8 +86,7 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))' "$workers"))
     "$bin/python" - "$config" "${ports[@]}" <<'PY'
 import sys
 target, *ports = sys.argv[1:]
-source = target
-text = open(source).read().split("[cosmic-ray.distributor]")[0]
+text = open(target).read().split("[cosmic-ray.distributor]")[0]
 urls = ", ".join(f'"http://127.0.0.1:{p}"' for p in ports)
 open(target, "w").write(text + f'[cosmic-ray.distributor]\nname = "http"\n\n[cosmic-ray.distributor.http]\nworker-urls = [{urls}]\n')
 PY
