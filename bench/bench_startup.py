@@ -4,8 +4,9 @@ Runs `python -c pass`, the dependency floor (FLOOR below: pydantic and lark impo
 small pydantic model validated, which is what any `check` of a spec must at least do, before a
 line of alexspec runs) and `python -m alexspec.cli check SPEC` (stdout discarded) alternately,
 REPEAT times each, and prints the best wall time and the best CPU time (user + system) of each
-and their ratios to `python -c pass` (the best of several runs, so that other load on the machine inflates the
-numbers as little as possible; CPU time is the steadier one on a busy machine). The issue's
+and their ratios to `python -c pass` (the best of several runs, so that other load on the
+machine inflates the numbers as little as possible; CPU time is the steadier one on a busy
+machine). The issue's
 target: `check` in at most 0.2 s wall on an idle machine.
 
 Both run with bytecode caches, as an installed package has them (pip compiles them): the children
