@@ -4,7 +4,10 @@
 # (mutation/forkserver.py) that imports torch, pytest and the rest once, not once per mutant.
 #   bash mutation/run.sh NAME            # NAME: mutation/NAME.toml; report mutation/results/NAME.txt
 #   SAMPLE=80 bash mutation/run.sh NAME  # a seeded random sample of 80 of the module's mutants
-#   RERUN=1 bash mutation/run.sh NAME    # the latest report's survivors again: NAME-rerunK.txt
+#   RERUN=1 bash mutation/run.sh NAME    # the survivors not yet judged (mutation/unjudged.py) again,
+#                                        # with the tests added since: NAME-rerunK.txt
+#   RERUN=REPORT bash mutation/run.sh NAME  # the same for another report's survivors (a running
+#                                        # session's `cr-report --show-diff` copy, say)
 #   KEEP=DIR bash mutation/run.sh NAME   # work in DIR and keep it; the same again resumes the run
 #   WORKERS=2 bash mutation/run.sh NAME  # two mutants at a time: cosmic-ray's http distributor, each
 #                                        # worker in its own copy (DIR/w1, DIR/w2) with its own server
@@ -93,10 +96,10 @@ PY
 fi
 if [ -z "$resume" ]; then
     "$bin/cosmic-ray" init "mutation/$name.toml" session.sqlite
-    if [ -n "${RERUN:-}" ]; then  # the survivors of the latest report, into the next -rerunK report
-        k=1; last="$out"
-        while [ -f "$repo/mutation/results/$name-rerun$k.txt" ]; do last="$repo/mutation/results/$name-rerun$k.txt"; k=$((k + 1)); done
-        "$bin/python" "$repo/mutation/sample.py" session.sqlite --survivors "$last"
+    if [ -n "${RERUN:-}" ]; then  # the survivors no one has judged yet, into the next -rerunK report
+        k=1; of="$out"; [ "$RERUN" = 1 ] || of="$(cd "$repo" && realpath "$RERUN")"
+        while [ -f "$repo/mutation/results/$name-rerun$k.txt" ]; do k=$((k + 1)); done
+        "$bin/python" "$repo/mutation/sample.py" session.sqlite --survivors "$of" "$name"
         echo "$name-rerun$k" > report.name
     elif [ -n "${SAMPLE:-}" ]; then
         "$bin/python" "$repo/mutation/sample.py" session.sqlite "$SAMPLE" | tee sample.out

@@ -1,8 +1,8 @@
 """Cut a cosmic-ray session down before `exec`, for runs that must fit the time:
 
     python mutation/sample.py SESSION N [SEED]          # a seeded random sample of N mutants
-    python mutation/sample.py SESSION --survivors REPORT  # only the mutants REPORT says survived
-                                                          # and equivalent.txt does not list
+    python mutation/sample.py SESSION --survivors REPORT NAME  # only REPORT's survivors that no
+                                    # one has judged yet (mutation/unjudged.py; NAME: the module's run)
 
 REPORT is a `cr-report` text (mutation/results/NAME.txt); a mutant is named there by module,
 operator and occurrence, which `cosmic-ray init` gives again for the same source text.
@@ -20,12 +20,6 @@ ENTRY = re.compile(r"^\[job-id\] \S+\n(?P<module>\S+) (?P<op>\S+) (?P<occ>\d+)\n
                    r"worker outcome: \S+, test outcome: TestOutcome\.(?P<outcome>\w+)", re.M)
 
 
-def survivors(report: Path) -> set[tuple[str, str, int]]:
-    """(module path, operator, occurrence) of every mutant the report lists as survived."""
-    return {(m["module"], m["op"], int(m["occ"])) for m in ENTRY.finditer(report.read_text())
-            if m["outcome"] == "SURVIVED"}
-
-
 def _keep(db: sqlite3.Connection, keep: set[str]) -> None:
     ids = [r[0] for r in db.execute("SELECT job_id FROM work_items")]
     drop = [(i,) for i in ids if i not in keep]
@@ -39,9 +33,9 @@ def main(argv: list[str]) -> None:
     db = sqlite3.connect(argv[0])
     if argv[1] == "--survivors":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from table import listed
+        from unjudged import unjudged
 
-        want = survivors(Path(argv[2])) - listed("equivalent.txt")  # nothing to learn from those
+        want = {key for key, _diff in unjudged(Path(argv[2]), argv[3])}
         rows = db.execute("SELECT job_id, module_path, operator_name, occurrence FROM mutation_specs")
         keep = {j for j, mod, op, occ in rows if (mod, op, occ) in want}
         if len(keep) != len(want):

@@ -1,0 +1,59 @@
+"""The survivors of a report that nobody has judged yet, with their diffs: the reading list.
+
+    .venv/bin/python mutation/unjudged.py REPORT NAME [PATH PREFIX]
+    # e.g. mutation/unjudged.py /tmp/compiler.txt compiler compiler/layers/
+
+REPORT is a `cr-report --show-diff` text (mutation/results/NAME.txt, or one written from a running
+session's copy). Left out are the survivors that equivalent.txt lists, that killed_by_hand.txt
+lists, that a rerun of NAME (mutation/results/NAME-rerunK.txt) killed, and those that change
+function annotations only (mutation/annotations.py's rule). With PATH PREFIX, only survivors in
+modules under it. Each one left is printed as the report has it; the last line counts them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from annotations import ENTRY, ROOT, apply, only_annotations  # noqa: E402
+from table import listed, outcomes  # noqa: E402
+
+
+def judged(name: str) -> set[tuple[str, str, int]]:
+    """The mutants already accounted for: listed as equivalent or killed by hand, or killed by a
+    rerun of the module's run."""
+    done = listed("equivalent.txt") | listed("killed_by_hand.txt")
+    for rerun in sorted((HERE / "results").glob(f"{name}-rerun*.txt")):
+        done |= {k for k, v in outcomes(rerun).items() if v != "SURVIVED"}
+    return done
+
+
+def unjudged(report: Path, name: str, prefix: str = "") -> list[tuple[tuple[str, str, int], str]]:
+    """(module, operator, occurrence) and diff of each survivor of `report` (under `prefix`) that
+    is not yet accounted for (`judged`) and changes more than function annotations."""
+    done = judged(name)
+    left = []
+    for m in ENTRY.finditer(report.read_text()):
+        key = (m["module"], m["op"], int(m["occ"]))
+        if key in done or not m["module"].startswith(prefix):
+            continue
+        source = (ROOT / m["module"]).read_text()
+        if not only_annotations(source, apply(source, m["diff"])):
+            left.append((key, m["diff"]))
+    return left
+
+
+def main(report: Path, name: str, prefix: str = "") -> int:
+    left = unjudged(report, name, prefix)
+    for (module, op, occ), diff in left:
+        print(f"{module} {op} {occ}\n{diff}")
+    print(f"{len(left)} survivors not yet judged")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        raise SystemExit(__doc__)
+    sys.exit(main(Path(sys.argv[1]), sys.argv[2], *sys.argv[3:4]))
