@@ -1,13 +1,13 @@
 """The survivors of a report that nobody has judged yet, with their diffs: the reading list.
 
-    .venv/bin/python mutation/unjudged.py REPORT NAME [PATH PREFIX]
-    # e.g. mutation/unjudged.py /tmp/compiler.txt compiler compiler/layers/
+    .venv/bin/python mutation/unjudged.py REPORT NAME [PATH PREFIX [LEFT-OUT PREFIX]]
+    # e.g. mutation/unjudged.py /tmp/compiler.txt compiler compiler/ compiler/layers/
 
 REPORT is a `cr-report --show-diff` text (mutation/results/NAME.txt, or one written from a running
 session's copy). Left out are the survivors that equivalent.txt lists, that killed_by_hand.txt
 lists, that a rerun of NAME (mutation/results/NAME-rerunK.txt) killed, and those that change
 function annotations only (mutation/annotations.py's rule). With PATH PREFIX, only survivors in
-modules under it. Each one left is printed as the report has it; the last line counts them.
+modules under it, and not under LEFT-OUT PREFIX when that is given. Each one left is printed as the report has it; the last line counts them.
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ def judged(name: str) -> set[tuple[str, str, int]]:
     return done
 
 
-def unjudged(report: Path, name: str, prefix: str = "") -> list[tuple[tuple[str, str, int], str]]:
-    """(module, operator, occurrence) and diff of each survivor of `report` (under `prefix`) that
-    is not yet accounted for (`judged`) and changes more than function annotations."""
+def unjudged(report: Path, name: str, prefix: str = "", left_out: str = "") -> list[tuple[tuple[str, str, int], str]]:
+    """(module, operator, occurrence) and diff of each survivor of `report` (under `prefix`, not
+    under `left_out`) that is not yet accounted for (`judged`) and changes more than function
+    annotations."""
     done = judged(name)
     left = []
     for m in ENTRY.finditer(report.read_text()):
         key = (m["module"], m["op"], int(m["occ"]))
-        if key in done or not m["module"].startswith(prefix):
+        if key in done or not m["module"].startswith(prefix) or (left_out and m["module"].startswith(left_out)):
             continue
         source = (ROOT / m["module"]).read_text()
         if not only_annotations(source, apply(source, m["diff"])):
@@ -45,8 +46,8 @@ def unjudged(report: Path, name: str, prefix: str = "") -> list[tuple[tuple[str,
     return left
 
 
-def main(report: Path, name: str, prefix: str = "") -> int:
-    left = unjudged(report, name, prefix)
+def main(report: Path, name: str, prefix: str = "", left_out: str = "") -> int:
+    left = unjudged(report, name, prefix, left_out)
     for (module, op, occ), diff in left:
         print(f"{module} {op} {occ}\n{diff}")
     print(f"{len(left)} survivors not yet judged")
@@ -56,4 +57,4 @@ def main(report: Path, name: str, prefix: str = "") -> int:
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
-    sys.exit(main(Path(sys.argv[1]), sys.argv[2], *sys.argv[3:4]))
+    sys.exit(main(Path(sys.argv[1]), sys.argv[2], *sys.argv[3:5]))
