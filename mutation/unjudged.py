@@ -7,7 +7,8 @@ REPORT is a `cr-report --show-diff` text (mutation/results/NAME.txt, or one writ
 session's copy). Left out are the survivors that equivalent.txt lists, that killed_by_hand.txt
 lists, that a rerun of NAME (mutation/results/NAME-rerunK.txt) killed, and those that change
 function annotations only (mutation/annotations.py's rule). With PATH PREFIX, only survivors in
-modules under it, and not under LEFT-OUT PREFIX when that is given. Each one left is printed as the report has it; the last line counts them.
+modules under it, and not under LEFT-OUT PREFIX when that is given. Each one left is printed as
+the report has it; the last line counts them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ sys.path.insert(0, str(HERE))
 from annotations import ENTRY, ROOT, apply, only_annotations  # noqa: E402
 from table import listed, outcomes  # noqa: E402
 
+Key = tuple[str, str, int]  # (module, operator, occurrence), as equivalent.txt names a mutant
 
-def judged(name: str) -> set[tuple[str, str, int]]:
+
+def judged(name: str) -> set[Key]:
     """The mutants already accounted for: listed as equivalent or killed by hand, or killed by a
     rerun of the module's run."""
     done = listed("equivalent.txt") | listed("killed_by_hand.txt")
@@ -30,17 +33,18 @@ def judged(name: str) -> set[tuple[str, str, int]]:
     return done
 
 
-def unjudged(report: Path, name: str, prefix: str = "", left_out: str = "") -> list[tuple[tuple[str, str, int], str]]:
+def unjudged(report: Path, name: str, prefix: str = "", left_out: str = "") -> list[tuple[Key, str]]:
     """(module, operator, occurrence) and diff of each survivor of `report` (under `prefix`, not
     under `left_out`) that is not yet accounted for (`judged`) and changes more than function
     annotations."""
     done = judged(name)
     left = []
     for m in ENTRY.finditer(report.read_text()):
-        key = (m["module"], m["op"], int(m["occ"]))
-        if key in done or not m["module"].startswith(prefix) or (left_out and m["module"].startswith(left_out)):
+        module = m["module"]
+        key = (module, m["op"], int(m["occ"]))
+        if key in done or not module.startswith(prefix) or (left_out and module.startswith(left_out)):
             continue
-        source = (ROOT / m["module"]).read_text()
+        source = (ROOT / module).read_text()
         if not only_annotations(source, apply(source, m["diff"])):
             left.append((key, m["diff"]))
     return left
