@@ -416,3 +416,44 @@ def test_eltsum_with_a_coefficient_of_0_leaves_that_input_out():
     u, v = (torch.randn(2, 3, generator=g, dtype=D) for _ in range(2))
     layer = EltSumLayer(name="s", type="eltsum", inputs=("u", "v"), span=SPAN, coeffs=(1.0, 0.0))
     assert EltSum(layer, 2)(u, v).tolist() == u.tolist()
+
+
+def test_bce_and_dce_of_saturated_probabilities_take_the_safelog_of_1e_30():
+    """Kills cost.py NumberReplacer 1 (`_TINY = -1.0`: the clamp no longer keeps the logs away
+    from 0). A logistic output saturates to exactly 0 or 1 in float; the module's safelog,
+    log(max(x, 1e-30)), then gives log(1e-30) = -30 ln 10, never -inf or (0 * -inf) nan."""
+    import math
+
+    probs = torch.tensor([[1.0, 0.0, 0.25], [0.0, 1.0, 0.5]], dtype=D)
+    labels = torch.tensor([1, 1])
+    tiny = -30 * math.log(10)
+    # row 0: label 1 has y = 0 (safelog), class 0 has 1 - y = 0 (safelog), class 2 log(0.75);
+    # row 1: label 1 has y = 1 (log 1), class 0 has 1 - y = 1, class 2 log(0.5).
+    want = -((tiny + tiny + math.log(0.75)) + (0.0 + 0.0 + math.log(0.5))) / 2
+    for kind in ("cost.bce", "cost.dce"):
+        layer = CostLayer(name="c", type=kind, inputs=("labels", "p"), span=SPAN)
+        got = float(binomial(layer)(probs, labels).loss)
+        assert abs(got - want) < 1e-9, (kind, got, want)
+
+
+def test_eltsum_without_coeffs_adds_its_inputs():
+    """Kills simple.py NumberReplacer 22 and 23 (the default coefficient 2 or 0 for 1).
+    cuda-convnet's EltwiseSumLayer: coeffs default to 1 for every input, so y = u + v + w."""
+    g = torch.Generator().manual_seed(10)
+    u, v, w = (torch.randn(2, 3, generator=g, dtype=D) for _ in range(3))
+    layer = EltSumLayer(name="s", type="eltsum", inputs=("u", "v", "w"), span=SPAN)
+    got = EltSum(layer, 3)(u, v, w)
+    want = [[u[i, j].item() + v[i, j].item() + w[i, j].item() for j in range(3)] for i in range(2)]
+    torch.testing.assert_close(got, torch.tensor(want, dtype=D), rtol=0, atol=1e-15)
+
+
+def test_a_checkpoints_model_state_holds_the_parameters_and_no_buffer_computed_from_the_spec():
+    """Kills norm.py ReplaceFalseWithTrue 2 (cnorm's window counts made a persistent buffer).
+    A checkpoint's model entry is the state_dict (runtime/checkpoint.py): what training learned
+    (and randSparse's random connectivity, which these nets lack). A buffer computed from the
+    spec (pool's and cnorm's window counts, blur's taps, the colour matrices) is rebuilt by every
+    build; kept in the state_dict it would make checkpoints and exports carry it, and those
+    written without it fail the strict load."""
+    for layer_type in ("cnorm", "pool", "blur", "rgb2yuv", "rgb2lab"):
+        model = build(loads(net_text(layer_type), "b.cfg"), devices="cpu")
+        assert sorted(model.state_dict()) == sorted(k for k, _ in model.named_parameters()), layer_type
