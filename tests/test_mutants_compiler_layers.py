@@ -457,3 +457,44 @@ def test_a_checkpoints_model_state_holds_the_parameters_and_no_buffer_computed_f
     for layer_type in ("cnorm", "pool", "blur", "rgb2yuv", "rgb2lab"):
         model = build(loads(net_text(layer_type), "b.cfg"), devices="cpu")
         assert sorted(model.state_dict()) == sorted(k for k, _ in model.named_parameters()), layer_type
+
+
+def test_concat_of_a_small_map_then_a_bigger_one_is_their_features_in_a_row():
+    """Kills simple.py ReplaceComparisonOperator_Eq_GtE 2 (`x.shape[2:] >= xs[0].shape[2:]`:
+    a 3x3 map after a 2x2 one passes the test, and concatenating them along channels fails).
+    cuda-convnet's concat: each input's flattened (C, H, W) features one after the other."""
+    g = torch.Generator().manual_seed(11)
+    small, big = (torch.randn(2, *s, generator=g, dtype=D) for s in ((1, 2, 2), (2, 3, 3)))
+    layer = ConcatLayer(name="c", type="concat", inputs=("a", "b"), span=SPAN)
+    got = Concat(layer, Shape(4 + 18))(small, big)
+    assert got.tolist() == [small[b].reshape(-1).tolist() + big[b].reshape(-1).tolist() for b in range(2)]
+
+
+def test_eltsum_over_300_inputs_weighs_each_by_its_own_coefficient():
+    """Kills simple.py ReplaceComparisonOperator_Eq_Is 2 (`len(c) is n_inputs`: CPython shares
+    the int objects of -5..256 only, so for 300 inputs the test fails and every input would get
+    the first coefficient). eltsum takes any number of inputs; y = sum_i coeffs[i] * x_i."""
+    n = 300
+    xs = [torch.full((1, 2), float(i), dtype=D) for i in range(n)]
+    coeffs = tuple(float(i % 3) for i in range(n))  # 0, 1, 2, 0, 1, 2, ...
+    layer = EltSumLayer(name="s", type="eltsum", inputs=tuple(f"in{i}" for i in range(n)), span=SPAN,
+                        coeffs=coeffs)
+    want = sum(c * i for i, c in enumerate(coeffs))
+    assert EltSum(layer, len(layer.inputs))(*xs).tolist() == [[want, want]]
+
+
+def test_avg_pool_with_sum_over_windows_that_fit_sums_them():
+    """Kills pool.py ReplaceUnaryOperator_Delete_Not 2 (`exact and sum` for `exact and not sum`:
+    windows that fit the image would be averaged although sum=true). cuda-convnet2's avg pool
+    with sum=1 adds the sizeX x sizeX pixels of each window: 2x2 windows by 2 on a 4x4 image."""
+    layer = PoolLayer(name="p", type="pool", inputs=("a",), span=SPAN, pool="avg", sizeX=2,
+                      stride=2, channels=2, sum=True)
+    x = torch.randn(3, 2, 4, 4, generator=torch.Generator().manual_seed(12), dtype=D)
+    got = Pool(layer, Shape(2, 4, 4), Shape(2, 2, 2))(x)
+    want = torch.zeros(3, 2, 2, 2, dtype=D)
+    for i in range(2):
+        for j in range(2):
+            for dy in range(2):
+                for dx in range(2):
+                    want[:, :, i, j] += x[:, :, 2 * i + dy, 2 * j + dx]
+    torch.testing.assert_close(got, want)
