@@ -15,7 +15,7 @@ from registry_nets import BODIES, net_text
 from alexspec.compiler import build
 from alexspec.compiler.layers import COSTS, FED, all_ir_types
 from alexspec.compiler.layers.conv import Conv
-from alexspec.compiler.layers.cost import binomial, crossent
+from alexspec.compiler.layers.cost import binomial, crossent, logreg
 from alexspec.compiler.layers.image import ColorTransform, Crop, Nailbed
 from alexspec.compiler.layers.norm import ContrastNorm, ResponseNorm
 from alexspec.compiler.layers.pool import Pool
@@ -498,3 +498,127 @@ def test_avg_pool_with_sum_over_windows_that_fit_sums_them():
                 for dx in range(2):
                     want[:, :, i, j] += x[:, :, 2 * i + dy, 2 * j + dx]
     torch.testing.assert_close(got, want)
+
+
+def test_top1_and_topk_hits_are_the_label_among_the_best_scores_not_an_index_above_it():
+    """Kills cost.py ReplaceComparisonOperator_Eq_GtE 0 (`indices >= labels`: a guess at any
+    class index above the label would count as a hit). A hit is the label among the k best
+    scores (cuda-convnet's logreg topk): here the best guesses sit above the labels."""
+    probs = torch.tensor([[0.1, 0.7, 0.2], [0.2, 0.1, 0.7], [0.6, 0.3, 0.1], [0.3, 0.6, 0.1]], dtype=D)
+    labels = torch.tensor([0, 1, 0, 0])
+    ranked = [sorted(range(3), key=lambda j: -float(probs[i, j])) for i in range(4)]
+    top1 = sum(r[0] == int(labels[i]) for i, r in enumerate(ranked))
+    top2 = sum(int(labels[i]) in r[:2] for i, r in enumerate(ranked))
+    assert (top1, top2) == (1, 2)
+    layer = CostLayer(name="c", type="cost.logreg", inputs=("labels", "p"), span=SPAN, topk=2)
+    got = logreg(layer)(probs.log(), labels)
+    assert (int(got.correct_top1), int(got.correct_topk), got.k) == (top1, top2, 2)
+    for kind, make in (("cost.crossent", crossent), ("cost.bce", binomial)):
+        got = make(CostLayer(name="c", type=kind, inputs=("labels", "p"), span=SPAN))(probs, labels)
+        assert (int(got.correct_top1), int(got.correct_topk)) == (top1, top1), kind
+
+
+ONE_INPUT = """
+[net]
+type=net
+innerSize=4
+[data]
+type=data
+dataIdx=0
+channels=1
+[labels]
+type=data
+dataIdx=1
+[a]
+type=fc
+inputs=data
+outputs=6
+[s]
+type=eltsum
+inputs=a
+neuron=relu
+[t]
+type=eltsum
+inputs=a,s
+coeffs=1,-1
+[fc]
+type=fc
+inputs=t
+outputs=3
+[probs]
+type=softmax
+inputs=fc
+[logprob]
+type=cost.logreg
+inputs=labels,probs
+"""
+
+
+def test_a_one_input_eltsum_with_relu_leaves_its_input_to_its_other_readers():
+    """Kills simple.py ReplaceFalseWithTrue 1 (eltsum's relu in place). Over one input with
+    coefficient 1 the sum is the input tensor itself, so an in-place relu would rectify a for t
+    too: t = a - relu(a) = min(a, 0) only if a is left alone."""
+    model = build(loads(ONE_INPUT, "one.cfg"), devices="cpu", dtype=D, seed=3).eval()
+    x = torch.randn(5, 1, 4, 4, generator=torch.Generator().manual_seed(13), dtype=D)
+    w, b = model.layers["a"].weights[0].detach(), model.layers["a"].bias.detach()
+    a = x.flatten(1) @ w.T + b
+    assert (a < 0).any() and (a > 0).any()
+    out = model.forward_layers(x, ["t"])["t"]
+    torch.testing.assert_close(out, torch.clamp(a, max=0.0))
+
+
+def test_a_disabled_dropout_passes_its_input_through_at_train_time():
+    """Kills simple.py ReplaceOrWithAnd 0 (`not enable and keep >= 1`: a disabled layer with
+    keep < 1 would still drop at train time). cuda-convnet2's DropoutLayer::fpropActs masks only
+    when `_enable && passType == PASS_TRAIN`, and otherwise copies its input."""
+    from alexspec.compiler.layers.simple import Dropout
+    from alexspec.ir import DropoutLayer
+
+    layer = DropoutLayer(name="d", type="dropout", inputs=("a",), span=SPAN, keep=0.5, enable=False)
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(14), dtype=D)
+    torch.manual_seed(0)
+    assert Dropout(layer).train()(x).tolist() == x.tolist()
+
+
+def test_rgb2lab_gradient_at_dark_pixels_is_the_linear_parts_slope():
+    """Kills image.py NumberReplacer 151 (the cube root's clamp at -0.99 for 0.0088564517: for
+    X, Y or Z at or below the threshold the unused cube-root branch then has a nan or infinite
+    derivative, which torch.where's backward turns into a nan gradient). Below the threshold
+    f(t) = 7.787037 t + 0.13793103 (kRGBToLAB), so d(L + a + b)/dt is 7.787037 times the
+    output weights: L = 116 f(Y), a = 500 (f(X) - f(Y)), b = 200 (f(Y) - f(Z))."""
+    dsum_df = (500.0, 116.0 - 500.0 + 200.0, -200.0)  # d(L + a + b) / d(f(X), f(Y), f(Z))
+    xyz = ((0.49, 0.31, 0.2), (0.17697, 0.8124, 0.01063), (0.0, 0.01, 0.99))
+    want = [7.787037 * sum(dsum_df[o] * xyz[o][c] for o in range(3)) for c in range(3)]
+    pixels = [(0.0, 0.0, 0.0), (0.002, 0.004, 0.001), (-0.01, 0.003, -0.02)]  # black, dark, below 0
+    x = torch.tensor(pixels, dtype=D).T.reshape(1, 3, 1, 3).requires_grad_()
+    layer = ImageOpLayer(name="l", type="rgb2lab", inputs=("data",), span=SPAN)
+    ColorTransform(layer)(x).sum().backward()
+    for p in range(3):
+        assert [float(g) for g in x.grad[0, :, 0, p]] == pytest.approx(want, rel=1e-12), pixels[p]
+
+
+def test_the_program_shows_a_grouped_local_layers_filters_times_groups():
+    """Kills conv.py ReplaceBinaryOperator_Mul_FloorDiv 6 (Local's line shows filters // groups).
+    cuda-convnet counts `filters` per group, so 16 filters in 2 groups make 32 output maps."""
+    text = net_text("local")
+    old = "channels=3\nfilters=16\nfilterSize=3\npadding=1\nstride=2"
+    assert text.count(old) == 1
+    new = "channels=16\nfilters=16\nfilterSize=3\npadding=1\nstride=2\ngroups=2"
+    line = _program_line(text.replace("inputs=data\n" + old, "inputs=c\n" + new), "t")
+    assert line == "Local(16->32 3x3/2 pad (1,2)x(1,2) unshared)"
+
+
+def test_nrelu_at_train_time_adds_unit_gaussian_noise_before_the_relu():
+    """Kills neurons.py ReplaceBinaryOperator_Add_Pow 3 (x ** e for x + e). nrelu: max(0, x + e),
+    e ~ N(0, 1), at train time (the module's formula); e is torch's draw for x's shape."""
+    from alexspec.compiler.layers.neurons import Activation
+    from alexspec.ir import Neuron
+
+    x = torch.randn(3, 5, generator=torch.Generator().manual_seed(15), dtype=D)
+    act = Activation(Neuron(kind="nrelu")).train()
+    torch.manual_seed(16)
+    got = act(x)
+    torch.manual_seed(16)
+    e = torch.randn(3, 5, dtype=D)
+    want = [[max(0.0, float(x[i, j]) + float(e[i, j])) for j in range(5)] for i in range(3)]
+    assert got.tolist() == want
