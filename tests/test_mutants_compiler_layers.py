@@ -622,3 +622,34 @@ def test_nrelu_at_train_time_adds_unit_gaussian_noise_before_the_relu():
     e = torch.randn(3, 5, dtype=D)
     want = [[max(0.0, float(x[i, j]) + float(e[i, j])) for j in range(5)] for i in range(3)]
     assert got.tolist() == want
+
+
+def test_cmrnorm_over_windows_of_2_3_and_6_maps():
+    """Kills norm.py ReplaceBinaryOperator_Sub_BitAnd 2 (`size & 1 - size // 2` zero maps after
+    for size-1-size//2: none for size 3, whose window then runs past the padded maps; the
+    tested sizes 4 and 5 get more, never fewer). cuda-convnet's cmrnorm: map i divided by
+    (k + scale/size * sum of x^2 over maps [i - size//2, i - size//2 + size) clipped)^pow."""
+    from alexspec.compiler.layers.norm import CrossMapNorm
+    from alexspec.ir import CrossMapNormLayer
+
+    x = torch.randn(2, 7, 2, 2, generator=torch.Generator().manual_seed(17), dtype=D)
+    for size in (2, 3, 6):
+        layer = CrossMapNormLayer(name="n", type="cmrnorm", inputs=("a",), span=SPAN, channels=7,
+                                  size=size, scale=0.4, pow=0.6, minDiv=1.5)
+        want = torch.empty_like(x)
+        for i in range(7):
+            maps = [j for j in range(i - size // 2, i - size // 2 + size) if 0 <= j < 7]
+            want[:, i] = x[:, i] / (1.5 + 0.4 / size * (x[:, maps] ** 2).sum(1)) ** 0.6
+        torch.testing.assert_close(CrossMapNorm(layer)(x), want)
+
+
+def test_crop_from_row_1():
+    """Kills image.py ReplaceBinaryOperator_Add_BitOr 21 (the rows end at startY | sizeX for
+    startY + sizeX: the same for the tested starts 0 and 2 with size 5, not for 1 with 3).
+    y = x[:, :, startY:startY+sizeX, startX:startX+sizeX]."""
+    x = torch.randn(1, 2, 6, 6, generator=torch.Generator().manual_seed(18), dtype=D)
+    layer = ImageOpLayer(name="c", type="crop", inputs=("data",), span=SPAN, channels=2, size_x=3,
+                         start_x=3, start_y=1)
+    got = Crop(layer, Shape(2, 3, 3))(x)
+    assert got.tolist() == [[[[x[0, c, 1 + i, 3 + j].item() for j in range(3)] for i in range(3)]
+                             for c in range(2)]]
