@@ -456,7 +456,8 @@ def test_a_checkpoints_model_state_holds_the_parameters_and_no_buffer_computed_f
     written without it fail the strict load."""
     for layer_type in ("cnorm", "pool", "blur", "rgb2yuv", "rgb2lab"):
         model = build(loads(net_text(layer_type), "b.cfg"), devices="cpu")
-        assert sorted(model.state_dict()) == sorted(k for k, _ in model.named_parameters()), layer_type
+        params = sorted(k for k, _ in model.named_parameters())
+        assert sorted(model.state_dict()) == params, layer_type
 
 
 def test_concat_of_a_small_map_then_a_bigger_one_is_their_features_in_a_row():
@@ -467,7 +468,8 @@ def test_concat_of_a_small_map_then_a_bigger_one_is_their_features_in_a_row():
     small, big = (torch.randn(2, *s, generator=g, dtype=D) for s in ((1, 2, 2), (2, 3, 3)))
     layer = ConcatLayer(name="c", type="concat", inputs=("a", "b"), span=SPAN)
     got = Concat(layer, Shape(4 + 18))(small, big)
-    assert got.tolist() == [small[b].reshape(-1).tolist() + big[b].reshape(-1).tolist() for b in range(2)]
+    want = [small[b].reshape(-1).tolist() + big[b].reshape(-1).tolist() for b in range(2)]
+    assert got.tolist() == want
 
 
 def test_eltsum_over_300_inputs_weighs_each_by_its_own_coefficient():
@@ -477,8 +479,8 @@ def test_eltsum_over_300_inputs_weighs_each_by_its_own_coefficient():
     n = 300
     xs = [torch.full((1, 2), float(i), dtype=D) for i in range(n)]
     coeffs = tuple(float(i % 3) for i in range(n))  # 0, 1, 2, 0, 1, 2, ...
-    layer = EltSumLayer(name="s", type="eltsum", inputs=tuple(f"in{i}" for i in range(n)), span=SPAN,
-                        coeffs=coeffs)
+    names = tuple(f"in{i}" for i in range(n))
+    layer = EltSumLayer(name="s", type="eltsum", inputs=names, span=SPAN, coeffs=coeffs)
     want = sum(c * i for i, c in enumerate(coeffs))
     assert EltSum(layer, len(layer.inputs))(*xs).tolist() == [[want, want]]
 
@@ -504,7 +506,8 @@ def test_top1_and_topk_hits_are_the_label_among_the_best_scores_not_an_index_abo
     """Kills cost.py ReplaceComparisonOperator_Eq_GtE 0 (`indices >= labels`: a guess at any
     class index above the label would count as a hit). A hit is the label among the k best
     scores (cuda-convnet's logreg topk): here the best guesses sit above the labels."""
-    probs = torch.tensor([[0.1, 0.7, 0.2], [0.2, 0.1, 0.7], [0.6, 0.3, 0.1], [0.3, 0.6, 0.1]], dtype=D)
+    rows = [[0.1, 0.7, 0.2], [0.2, 0.1, 0.7], [0.6, 0.3, 0.1], [0.3, 0.6, 0.1]]
+    probs = torch.tensor(rows, dtype=D)
     labels = torch.tensor([0, 1, 0, 0])
     ranked = [sorted(range(3), key=lambda j: -float(probs[i, j])) for i in range(4)]
     top1 = sum(r[0] == int(labels[i]) for i, r in enumerate(ranked))
