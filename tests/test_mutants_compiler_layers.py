@@ -6,6 +6,7 @@ definition, as quoted in the layer module's docstring), never from the code unde
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -17,13 +18,14 @@ from alexspec.compiler.layers import COSTS, FED, all_ir_types
 from alexspec.compiler.layers.conv import Conv
 from alexspec.compiler.layers.cost import binomial, crossent, logreg
 from alexspec.compiler.layers.image import ColorTransform, Crop, Nailbed
-from alexspec.compiler.layers.norm import ContrastNorm, ResponseNorm
+from alexspec.compiler.layers.neurons import Activation
+from alexspec.compiler.layers.norm import ContrastNorm, CrossMapNorm, ResponseNorm
 from alexspec.compiler.layers.pool import Pool
-from alexspec.compiler.layers.simple import Concat, EltSum
+from alexspec.compiler.layers.simple import Concat, Dropout, EltSum
 from alexspec.errors import Span
 from alexspec.ir import (
-    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, EltSumLayer, ImageOpLayer, PoolLayer,
-    ResponseNormLayer,
+    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, CrossMapNormLayer, DropoutLayer, EltSumLayer,
+    ImageOpLayer, Neuron, PoolLayer, ResponseNormLayer,
 )
 from alexspec.net import Shape
 from alexspec.pipeline import loads
@@ -422,8 +424,6 @@ def test_bce_and_dce_of_saturated_probabilities_take_the_safelog_of_1e_30():
     """Kills cost.py NumberReplacer 1 (`_TINY = -1.0`: the clamp no longer keeps the logs away
     from 0). A logistic output saturates to exactly 0 or 1 in float; the module's safelog,
     log(max(x, 1e-30)), then gives log(1e-30) = -30 ln 10, never -inf or (0 * -inf) nan."""
-    import math
-
     probs = torch.tensor([[1.0, 0.0, 0.25], [0.0, 1.0, 0.5]], dtype=D)
     labels = torch.tensor([1, 1])
     tiny = -30 * math.log(10)
@@ -574,9 +574,6 @@ def test_a_disabled_dropout_passes_its_input_through_at_train_time():
     """Kills simple.py ReplaceOrWithAnd 0 (`not enable and keep >= 1`: a disabled layer with
     keep < 1 would still drop at train time). cuda-convnet2's DropoutLayer::fpropActs masks only
     when `_enable && passType == PASS_TRAIN`, and otherwise copies its input."""
-    from alexspec.compiler.layers.simple import Dropout
-    from alexspec.ir import DropoutLayer
-
     layer = DropoutLayer(name="d", type="dropout", inputs=("a",), span=SPAN, keep=0.5, enable=False)
     x = torch.randn(4, 6, generator=torch.Generator().manual_seed(14), dtype=D)
     torch.manual_seed(0)
@@ -614,9 +611,6 @@ def test_the_program_shows_a_grouped_local_layers_filters_times_groups():
 def test_nrelu_at_train_time_adds_unit_gaussian_noise_before_the_relu():
     """Kills neurons.py ReplaceBinaryOperator_Add_Pow 3 (x ** e for x + e). nrelu: max(0, x + e),
     e ~ N(0, 1), at train time (the module's formula); e is torch's draw for x's shape."""
-    from alexspec.compiler.layers.neurons import Activation
-    from alexspec.ir import Neuron
-
     x = torch.randn(3, 5, generator=torch.Generator().manual_seed(15), dtype=D)
     act = Activation(Neuron(kind="nrelu")).train()
     torch.manual_seed(16)
@@ -632,9 +626,6 @@ def test_cmrnorm_over_windows_of_2_3_and_6_maps():
     for size-1-size//2: none for size 3, whose window then runs past the padded maps; the
     tested sizes 4 and 5 get more, never fewer). cuda-convnet's cmrnorm: map i divided by
     (k + scale/size * sum of x^2 over maps [i - size//2, i - size//2 + size) clipped)^pow."""
-    from alexspec.compiler.layers.norm import CrossMapNorm
-    from alexspec.ir import CrossMapNormLayer
-
     x = torch.randn(2, 7, 2, 2, generator=torch.Generator().manual_seed(17), dtype=D)
     for size in (2, 3, 6):
         layer = CrossMapNormLayer(name="n", type="cmrnorm", inputs=("a",), span=SPAN, channels=7,
