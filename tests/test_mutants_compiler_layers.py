@@ -24,8 +24,8 @@ from alexspec.compiler.layers.pool import Pool
 from alexspec.compiler.layers.simple import Concat, Dropout, EltSum
 from alexspec.errors import Span
 from alexspec.ir import (
-    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, CrossMapNormLayer, DropoutLayer, EltSumLayer,
-    ImageOpLayer, Neuron, PoolLayer, ResponseNormLayer,
+    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, CrossMapNormLayer, DropoutLayer,
+    EltSumLayer, ImageOpLayer, Neuron, PoolLayer, ResponseNormLayer,
 )
 from alexspec.net import Shape
 from alexspec.pipeline import loads
