@@ -6,6 +6,7 @@ definition, as quoted in the layer module's docstring), never from the code unde
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -15,15 +16,16 @@ from registry_nets import BODIES, net_text
 from alexspec.compiler import build
 from alexspec.compiler.layers import COSTS, FED, all_ir_types
 from alexspec.compiler.layers.conv import Conv
-from alexspec.compiler.layers.cost import binomial, crossent
+from alexspec.compiler.layers.cost import binomial, crossent, logreg
 from alexspec.compiler.layers.image import ColorTransform, Crop, Nailbed
-from alexspec.compiler.layers.norm import ContrastNorm, ResponseNorm
+from alexspec.compiler.layers.neurons import Activation
+from alexspec.compiler.layers.norm import ContrastNorm, CrossMapNorm, ResponseNorm
 from alexspec.compiler.layers.pool import Pool
-from alexspec.compiler.layers.simple import Concat, EltSum
+from alexspec.compiler.layers.simple import Concat, Dropout, EltSum
 from alexspec.errors import Span
 from alexspec.ir import (
-    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, EltSumLayer, ImageOpLayer, PoolLayer,
-    ResponseNormLayer,
+    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, CrossMapNormLayer, DropoutLayer,
+    EltSumLayer, ImageOpLayer, Neuron, PoolLayer, ResponseNormLayer,
 )
 from alexspec.net import Shape
 from alexspec.pipeline import loads
@@ -416,3 +418,232 @@ def test_eltsum_with_a_coefficient_of_0_leaves_that_input_out():
     u, v = (torch.randn(2, 3, generator=g, dtype=D) for _ in range(2))
     layer = EltSumLayer(name="s", type="eltsum", inputs=("u", "v"), span=SPAN, coeffs=(1.0, 0.0))
     assert EltSum(layer, 2)(u, v).tolist() == u.tolist()
+
+
+def test_bce_and_dce_of_saturated_probabilities_take_the_safelog_of_1e_30():
+    """Kills cost.py NumberReplacer 1 (`_TINY = -1.0`: the clamp no longer keeps the logs away
+    from 0). A logistic output saturates to exactly 0 or 1 in float; the module's safelog,
+    log(max(x, 1e-30)), then gives log(1e-30) = -30 ln 10, never -inf or (0 * -inf) nan."""
+    probs = torch.tensor([[1.0, 0.0, 0.25], [0.0, 1.0, 0.5]], dtype=D)
+    labels = torch.tensor([1, 1])
+    tiny = -30 * math.log(10)
+    # row 0: label 1 has y = 0 (safelog), class 0 has 1 - y = 0 (safelog), class 2 log(0.75);
+    # row 1: label 1 has y = 1 (log 1), class 0 has 1 - y = 1, class 2 log(0.5).
+    want = -((tiny + tiny + math.log(0.75)) + (0.0 + 0.0 + math.log(0.5))) / 2
+    for kind in ("cost.bce", "cost.dce"):
+        layer = CostLayer(name="c", type=kind, inputs=("labels", "p"), span=SPAN)
+        got = float(binomial(layer)(probs, labels).loss)
+        assert abs(got - want) < 1e-9, (kind, got, want)
+
+
+def test_eltsum_without_coeffs_adds_its_inputs():
+    """Kills simple.py NumberReplacer 22 and 23 (the default coefficient 2 or 0 for 1).
+    cuda-convnet's EltwiseSumLayer: coeffs default to 1 for every input, so y = u + v + w."""
+    g = torch.Generator().manual_seed(10)
+    u, v, w = (torch.randn(2, 3, generator=g, dtype=D) for _ in range(3))
+    layer = EltSumLayer(name="s", type="eltsum", inputs=("u", "v", "w"), span=SPAN)
+    got = EltSum(layer, 3)(u, v, w)
+    want = [[u[i, j].item() + v[i, j].item() + w[i, j].item() for j in range(3)] for i in range(2)]
+    torch.testing.assert_close(got, torch.tensor(want, dtype=D), rtol=0, atol=1e-15)
+
+
+def test_a_checkpoints_model_state_holds_the_parameters_and_no_buffer_computed_from_the_spec():
+    """Kills norm.py ReplaceFalseWithTrue 2 (cnorm's window counts made a persistent buffer).
+    A checkpoint's model entry is the state_dict (runtime/checkpoint.py): what training learned
+    (and randSparse's random connectivity, which these nets lack). A buffer computed from the
+    spec (pool's and cnorm's window counts, blur's taps, the colour matrices) is rebuilt by every
+    build; kept in the state_dict it would make checkpoints and exports carry it, and those
+    written without it fail the strict load."""
+    for layer_type in ("cnorm", "pool", "blur", "rgb2yuv", "rgb2lab"):
+        model = build(loads(net_text(layer_type), "b.cfg"), devices="cpu")
+        params = sorted(k for k, _ in model.named_parameters())
+        assert sorted(model.state_dict()) == params, layer_type
+
+
+def test_concat_of_a_small_map_then_a_bigger_one_is_their_features_in_a_row():
+    """Kills simple.py ReplaceComparisonOperator_Eq_GtE 2 (`x.shape[2:] >= xs[0].shape[2:]`:
+    a 3x3 map after a 2x2 one passes the test, and concatenating them along channels fails).
+    cuda-convnet's concat: each input's flattened (C, H, W) features one after the other."""
+    g = torch.Generator().manual_seed(11)
+    small, big = (torch.randn(2, *s, generator=g, dtype=D) for s in ((1, 2, 2), (2, 3, 3)))
+    layer = ConcatLayer(name="c", type="concat", inputs=("a", "b"), span=SPAN)
+    got = Concat(layer, Shape(4 + 18))(small, big)
+    want = [small[b].reshape(-1).tolist() + big[b].reshape(-1).tolist() for b in range(2)]
+    assert got.tolist() == want
+
+
+def test_eltsum_over_300_inputs_weighs_each_by_its_own_coefficient():
+    """Kills simple.py ReplaceComparisonOperator_Eq_Is 2 (`len(c) is n_inputs`: CPython shares
+    the int objects of -5..256 only, so for 300 inputs the test fails and every input would get
+    the first coefficient). eltsum takes any number of inputs; y = sum_i coeffs[i] * x_i."""
+    n = 300
+    xs = [torch.full((1, 2), float(i), dtype=D) for i in range(n)]
+    coeffs = tuple(float(i % 3) for i in range(n))  # 0, 1, 2, 0, 1, 2, ...
+    names = tuple(f"in{i}" for i in range(n))
+    layer = EltSumLayer(name="s", type="eltsum", inputs=names, span=SPAN, coeffs=coeffs)
+    want = sum(c * i for i, c in enumerate(coeffs))
+    assert EltSum(layer, len(layer.inputs))(*xs).tolist() == [[want, want]]
+
+
+def test_avg_pool_with_sum_over_windows_that_fit_sums_them():
+    """Kills pool.py ReplaceUnaryOperator_Delete_Not 2 (`exact and sum` for `exact and not sum`:
+    windows that fit the image would be averaged although sum=true). cuda-convnet2's avg pool
+    with sum=1 adds the sizeX x sizeX pixels of each window: 2x2 windows by 2 on a 4x4 image."""
+    layer = PoolLayer(name="p", type="pool", inputs=("a",), span=SPAN, pool="avg", sizeX=2,
+                      stride=2, channels=2, sum=True)
+    x = torch.randn(3, 2, 4, 4, generator=torch.Generator().manual_seed(12), dtype=D)
+    got = Pool(layer, Shape(2, 4, 4), Shape(2, 2, 2))(x)
+    want = torch.zeros(3, 2, 2, 2, dtype=D)
+    for i in range(2):
+        for j in range(2):
+            for dy in range(2):
+                for dx in range(2):
+                    want[:, :, i, j] += x[:, :, 2 * i + dy, 2 * j + dx]
+    torch.testing.assert_close(got, want)
+
+
+def test_top1_and_topk_hits_are_the_label_among_the_best_scores_not_an_index_above_it():
+    """Kills cost.py ReplaceComparisonOperator_Eq_GtE 0 (`indices >= labels`: a guess at any
+    class index above the label would count as a hit). A hit is the label among the k best
+    scores (cuda-convnet's logreg topk): here the best guesses sit above the labels."""
+    rows = [[0.1, 0.7, 0.2], [0.2, 0.1, 0.7], [0.6, 0.3, 0.1], [0.3, 0.6, 0.1]]
+    probs = torch.tensor(rows, dtype=D)
+    labels = torch.tensor([0, 1, 0, 0])
+    ranked = [sorted(range(3), key=lambda j: -float(probs[i, j])) for i in range(4)]
+    top1 = sum(r[0] == int(labels[i]) for i, r in enumerate(ranked))
+    top2 = sum(int(labels[i]) in r[:2] for i, r in enumerate(ranked))
+    assert (top1, top2) == (1, 2)
+    layer = CostLayer(name="c", type="cost.logreg", inputs=("labels", "p"), span=SPAN, topk=2)
+    got = logreg(layer)(probs.log(), labels)
+    assert (int(got.correct_top1), int(got.correct_topk), got.k) == (top1, top2, 2)
+    for kind, make in (("cost.crossent", crossent), ("cost.bce", binomial)):
+        got = make(CostLayer(name="c", type=kind, inputs=("labels", "p"), span=SPAN))(probs, labels)
+        assert (int(got.correct_top1), int(got.correct_topk)) == (top1, top1), kind
+
+
+ONE_INPUT = """
+[net]
+type=net
+innerSize=4
+[data]
+type=data
+dataIdx=0
+channels=1
+[labels]
+type=data
+dataIdx=1
+[a]
+type=fc
+inputs=data
+outputs=6
+[s]
+type=eltsum
+inputs=a
+neuron=relu
+[t]
+type=eltsum
+inputs=a,s
+coeffs=1,-1
+[fc]
+type=fc
+inputs=t
+outputs=3
+[probs]
+type=softmax
+inputs=fc
+[logprob]
+type=cost.logreg
+inputs=labels,probs
+"""
+
+
+def test_a_one_input_eltsum_with_relu_leaves_its_input_to_its_other_readers():
+    """Kills simple.py ReplaceFalseWithTrue 1 (eltsum's relu in place). Over one input with
+    coefficient 1 the sum is the input tensor itself, so an in-place relu would rectify a for t
+    too: t = a - relu(a) = min(a, 0) only if a is left alone."""
+    model = build(loads(ONE_INPUT, "one.cfg"), devices="cpu", dtype=D, seed=3).eval()
+    x = torch.randn(5, 1, 4, 4, generator=torch.Generator().manual_seed(13), dtype=D)
+    w, b = model.layers["a"].weights[0].detach(), model.layers["a"].bias.detach()
+    a = x.flatten(1) @ w.T + b
+    assert (a < 0).any() and (a > 0).any()
+    out = model.forward_layers(x, ["t"])["t"]
+    torch.testing.assert_close(out, torch.clamp(a, max=0.0))
+
+
+def test_a_disabled_dropout_passes_its_input_through_at_train_time():
+    """Kills simple.py ReplaceOrWithAnd 0 (`not enable and keep >= 1`: a disabled layer with
+    keep < 1 would still drop at train time). cuda-convnet2's DropoutLayer::fpropActs masks only
+    when `_enable && passType == PASS_TRAIN`, and otherwise copies its input."""
+    layer = DropoutLayer(name="d", type="dropout", inputs=("a",), span=SPAN, keep=0.5, enable=False)
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(14), dtype=D)
+    torch.manual_seed(0)
+    assert Dropout(layer).train()(x).tolist() == x.tolist()
+
+
+def test_rgb2lab_gradient_at_dark_pixels_is_the_linear_parts_slope():
+    """Kills image.py NumberReplacer 151 (the cube root's clamp at -0.99 for 0.0088564517: for
+    X, Y or Z at or below the threshold the unused cube-root branch then has a nan or infinite
+    derivative, which torch.where's backward turns into a nan gradient). Below the threshold
+    f(t) = 7.787037 t + 0.13793103 (kRGBToLAB), so d(L + a + b)/dt is 7.787037 times the
+    output weights: L = 116 f(Y), a = 500 (f(X) - f(Y)), b = 200 (f(Y) - f(Z))."""
+    dsum_df = (500.0, 116.0 - 500.0 + 200.0, -200.0)  # d(L + a + b) / d(f(X), f(Y), f(Z))
+    xyz = ((0.49, 0.31, 0.2), (0.17697, 0.8124, 0.01063), (0.0, 0.01, 0.99))
+    want = [7.787037 * sum(dsum_df[o] * xyz[o][c] for o in range(3)) for c in range(3)]
+    pixels = [(0.0, 0.0, 0.0), (0.002, 0.004, 0.001), (-0.01, 0.003, -0.02)]  # black, dark, below 0
+    x = torch.tensor(pixels, dtype=D).T.reshape(1, 3, 1, 3).requires_grad_()
+    layer = ImageOpLayer(name="l", type="rgb2lab", inputs=("data",), span=SPAN)
+    ColorTransform(layer)(x).sum().backward()
+    for p in range(3):
+        assert [float(g) for g in x.grad[0, :, 0, p]] == pytest.approx(want, rel=1e-12), pixels[p]
+
+
+def test_the_program_shows_a_grouped_local_layers_filters_times_groups():
+    """Kills conv.py ReplaceBinaryOperator_Mul_FloorDiv 6 (Local's line shows filters // groups).
+    cuda-convnet counts `filters` per group, so 16 filters in 2 groups make 32 output maps."""
+    text = net_text("local")
+    old = "channels=3\nfilters=16\nfilterSize=3\npadding=1\nstride=2"
+    assert text.count(old) == 1
+    new = "channels=16\nfilters=16\nfilterSize=3\npadding=1\nstride=2\ngroups=2"
+    line = _program_line(text.replace("inputs=data\n" + old, "inputs=c\n" + new), "t")
+    assert line == "Local(16->32 3x3/2 pad (1,2)x(1,2) unshared)"
+
+
+def test_nrelu_at_train_time_adds_unit_gaussian_noise_before_the_relu():
+    """Kills neurons.py ReplaceBinaryOperator_Add_Pow 3 (x ** e for x + e). nrelu: max(0, x + e),
+    e ~ N(0, 1), at train time (the module's formula); e is torch's draw for x's shape."""
+    x = torch.randn(3, 5, generator=torch.Generator().manual_seed(15), dtype=D)
+    act = Activation(Neuron(kind="nrelu")).train()
+    torch.manual_seed(16)
+    got = act(x)
+    torch.manual_seed(16)
+    e = torch.randn(3, 5, dtype=D)
+    want = [[max(0.0, float(x[i, j]) + float(e[i, j])) for j in range(5)] for i in range(3)]
+    assert got.tolist() == want
+
+
+def test_cmrnorm_over_windows_of_2_3_and_6_maps():
+    """Kills norm.py ReplaceBinaryOperator_Sub_BitAnd 2 (`size & 1 - size // 2` zero maps after
+    for size-1-size//2: none for size 3, whose window then runs past the padded maps; the
+    tested sizes 4 and 5 get more, never fewer). cuda-convnet's cmrnorm: map i divided by
+    (k + scale/size * sum of x^2 over maps [i - size//2, i - size//2 + size) clipped)^pow."""
+    x = torch.randn(2, 7, 2, 2, generator=torch.Generator().manual_seed(17), dtype=D)
+    for size in (2, 3, 6):
+        layer = CrossMapNormLayer(name="n", type="cmrnorm", inputs=("a",), span=SPAN, channels=7,
+                                  size=size, scale=0.4, pow=0.6, minDiv=1.5)
+        want = torch.empty_like(x)
+        for i in range(7):
+            maps = [j for j in range(i - size // 2, i - size // 2 + size) if 0 <= j < 7]
+            want[:, i] = x[:, i] / (1.5 + 0.4 / size * (x[:, maps] ** 2).sum(1)) ** 0.6
+        torch.testing.assert_close(CrossMapNorm(layer)(x), want)
+
+
+def test_crop_from_row_1():
+    """Kills image.py ReplaceBinaryOperator_Add_BitOr 21 (the rows end at startY | sizeX for
+    startY + sizeX: the same for the tested starts 0 and 2 with size 5, not for 1 with 3).
+    y = x[:, :, startY:startY+sizeX, startX:startX+sizeX]."""
+    x = torch.randn(1, 2, 6, 6, generator=torch.Generator().manual_seed(18), dtype=D)
+    layer = ImageOpLayer(name="c", type="crop", inputs=("data",), span=SPAN, channels=2, size_x=3,
+                         start_x=3, start_y=1)
+    got = Crop(layer, Shape(2, 3, 3))(x)
+    assert got.tolist() == [[[[x[0, c, 1 + i, 3 + j].item() for j in range(3)] for i in range(3)]
+                             for c in range(2)]]
