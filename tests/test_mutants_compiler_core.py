@@ -886,3 +886,20 @@ def test_the_too_few_devices_hint_gives_an_example_up_to_four_logical_gpus(monke
     with pytest.raises(RunError) as e:
         devices.resolve_devices("cpu,cpu", 5)
     assert e.value.hint == "give one device per logical GPU"
+
+
+# ---------------------------------------------------------------- whole run, after the first 1,918 (h13b)
+
+
+def test_a_weight_source_with_a_larger_matrix_than_the_user_needs_is_refused():
+    """`fb` (3 outputs: a (3, 48) matrix) sharing `fa`'s (4, 48): refused, as one with a smaller
+    source matrix is (tests/test_sharing_and_periods.py). The shapes compare as unequal, not as
+    ordered tuples: (3, 48) < (4, 48), so `mine > theirs` would let fb take a matrix of 4 rows."""
+    net = _net("[fa]\ntype=fc\ninputs=data\noutputs=4\n"
+               "[fb]\ntype=fc\ninputs=data\noutputs=3\nweightSource=fa\n"
+               "[out]\ntype=fc\ninputs=fa,fb\noutputs=3\n")
+    with pytest.raises(SpecError) as e:
+        build(net, devices="cpu")
+    (d,) = e.value.diagnostics
+    assert (d.code, d.message) == ("weight-source", "layer 'fb': weightSource 'fa': 'fa' has a (4, 48) "
+                                   "weight matrix, input 0 of this layer needs (3, 48)")
