@@ -1,5 +1,6 @@
-"""The mutation tooling's own arithmetic (mutation/table.py, try_mutant.py, annotations.py) on
-small reports written here, so that the table in docs/testing.md rests on tested code."""
+"""The mutation tooling's own arithmetic (mutation/table.py, try_mutant.py, annotations.py,
+unjudged.py) on small reports written here, so that the table in docs/testing.md rests on tested
+code."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "mutation"))
 import table  # noqa: E402
 import try_mutant  # noqa: E402
+import unjudged  # noqa: E402
 from annotations import apply  # noqa: E402
 
 SOURCE = "def f(a, b):\n    x = a * b\n    return x + 1\n"
@@ -73,3 +75,34 @@ def test_try_mutant_takes_the_named_mutants_diff_from_a_report(tmp_path):
     assert apply(SOURCE, diff) == SOURCE.replace("a * b", "a - b")
     with pytest.raises(SystemExit, match="not in"):
         try_mutant.mutant_diff(report, "m.py", "core/NumberReplacer", 7)
+
+
+def test_the_reading_list_leaves_out_every_survivor_already_accounted_for(results, monkeypatch):
+    root = results.parent
+    monkeypatch.setattr(unjudged, "HERE", root)
+    monkeypatch.setattr(unjudged, "ROOT", root)
+    (root / "m.py").write_text(SOURCE)
+    (root / "n.py").write_text("from __future__ import annotations\n\n\ndef g(a: int | None) -> int:\n    return 1\n")
+    annotation_only = ("[job-id] g\nn.py core/ReplaceBinaryOperator_BitOr_Add 0\n"
+                       "worker outcome: WorkerOutcome.NORMAL, test outcome: TestOutcome.SURVIVED\n"
+                       "=== DIFF ===\n--- mutation diff ---\n--- an.py\n+++ bn.py\n@@ -4,2 +4,2 @@\n"
+                       "-def g(a: int | None) -> int:\n+def g(a: int + None) -> int:\n     return 1\n============\n")
+    entries = [_entry("a", 0, "KILLED", "x = a * b", "x = a + b"),
+               _entry("b", 1, "SURVIVED", "x = a * b", "x = a - b"),  # a rerun killed it
+               _entry("c", 2, "SURVIVED", "x = a * b", "x = a / b"),  # listed as equivalent
+               _entry("d", 3, "SURVIVED", "x = a * b", "x = a ** b"),  # killed by hand
+               _entry("e", 4, "SURVIVED", "x = a * b", "x = a % b"),  # nobody has judged it
+               annotation_only]
+    report = root / "session.txt"
+    report.write_text(_report("commit abc1234, sample all, 9 s", entries, 6))
+    (results / "m-rerun1.txt").write_text(_report("commit def5678, sample all, survivors rerun, 3 s",
+                                                  [_entry("f", 1, "KILLED", "x = a * b", "x = a - b")], 1))
+    (root / "equivalent.txt").write_text("# a block\nm.py core/NumberReplacer 2  # a reason\n")
+    (root / "killed_by_hand.txt").write_text("m.py core/NumberReplacer 3  # tests/test_m.py::test_m\n")
+    left = unjudged.unjudged(report, "m")
+    assert [key for key, _diff in left] == [("m.py", "core/NumberReplacer", 4)]
+    assert apply(SOURCE, left[0][1]) == SOURCE.replace("a * b", "a % b")
+    assert unjudged.unjudged(report, "m", "n") == []
+    assert unjudged.unjudged(report, "m", "", "m.py") == []
+    (root / "equivalent.txt").write_text("")
+    assert [key[2] for key, _diff in unjudged.unjudged(report, "m")] == [2, 4]
