@@ -903,3 +903,21 @@ def test_a_weight_source_with_a_larger_matrix_than_the_user_needs_is_refused():
     (d,) = e.value.diagnostics
     assert (d.code, d.message) == ("weight-source", "layer 'fb': weightSource 'fa': 'fa' has a (4, 48) "
                                    "weight matrix, input 0 of this layer needs (3, 48)")
+
+
+def test_a_process_of_an_existing_group_without_rank_or_local_rank_set_is_rank_0(monkeypatch):
+    """WORLD_SIZE=2 and the process group already up, RANK and LOCAL_RANK unset: the process is
+    rank 0 (the main one, which writes the run's files), local rank 0, as the defaults say;
+    never a rank outside 0..world-1."""
+    import torch.distributed.device_mesh as device_mesh
+
+    from alexspec.compiler.parallel import group
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(group.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(device_mesh, "init_device_mesh", lambda *a, **k: None)
+    ctx = group.setup(_net("[out]\ntype=fc\ninputs=data\noutputs=3\n"), "cpu")
+    assert (ctx.rank, ctx.local_rank, ctx.world_size, ctx.is_main) == (0, 0, 2, True)
+    assert ctx.summary == "devices: gpu0 -> cpu (as given); rank 0 of 2 (gloo)"
