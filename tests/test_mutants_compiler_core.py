@@ -921,3 +921,55 @@ def test_a_process_of_an_existing_group_without_rank_or_local_rank_set_is_rank_0
     ctx = group.setup(_net("[out]\ntype=fc\ninputs=data\noutputs=3\n"), "cpu")
     assert (ctx.rank, ctx.local_rank, ctx.world_size, ctx.is_main) == (0, 0, 2, True)
     assert ctx.summary == "devices: gpu0 -> cpu (as given); rank 0 of 2 (gloo)"
+
+
+def test_a_hybrid_spec_whose_replicas_list_the_gpus_in_another_order_is_refused():
+    """hybrid-2gpu.cfg with the replicated layers on `gpu=1,0`: as many replicas as logical GPUs
+    but not in the order 0,1, which the hybrid step needs (rank r runs replica r): lower refuses
+    it at conv1's `gpu=` (the only layer that says it; pool1 and conv2 inherit it), naming the
+    order it needs. (With every layer on `gpu=1,0`, pure data parallelism, it lowers: see the
+    test of that above.)"""
+    text = open("tests/specs/compiler/hybrid-2gpu.cfg").read().replace("gpu=0,1\n", "gpu=1,0\n")
+    net = loads(text, "h.cfg")
+    with pytest.raises(SpecError) as e:
+        lower(net)
+    (d,) = e.value.diagnostics
+    assert (d.code, d.message, d.span.line) == (
+        "unsupported", "layer 'conv1': 2 replicas in a hybrid spec over 2 logical GPUs; replicated "
+        "layers must run on all of them (gpu=0,1) yet", text.splitlines().index("gpu=1,0") + 1)
+
+
+def test_a_whole_sgd_state_with_more_velocities_than_rules_is_left_whole():
+    """`local_sgd_state` of a hybrid process given one velocity more than the whole model has
+    rules: the state does not fit, so it comes back as it is (PaperSGD.load_state_dict then says
+    what does not fit), not cut down to this process's rules as a fitting one would be."""
+    from alexspec.compiler.parallel import local_sgd_state
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "h.cfg")
+    model = build_hybrid(net, lower(net), 1, torch.device("cpu"))
+    n = len(model.full_rule_order())
+    assert n == 14 and len(model.local_rule_order()) == 8  # conv1, conv2, fcb, fc2b: weight, bias
+    for extra in (1, -1):
+        state = {"velocity": [torch.zeros(1) for _ in range(n + extra)]}
+        assert local_sgd_state(model, state) is state
+    assert len(local_sgd_state(model, {"velocity": [torch.zeros(1)] * n})["velocity"]) == 8
+
+
+def test_a_data_parallel_process_says_how_many_replicas_the_spec_asks_for(monkeypatch):
+    """Under torchrun (two processes, the group already up), a spec whose layers all run on
+    `gpu=0,1` (two replicas): the placement summary ends with the replica count."""
+    import torch.distributed.device_mesh as device_mesh
+
+    from alexspec.compiler.parallel import group
+
+    for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(group.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(device_mesh, "init_device_mesh", lambda *a, **k: None)
+    layer = "[{n}]\ntype=fc\ninputs={i}\noutputs=3\ngpu=0,1\n"
+    net = _net(layer.format(n="h", i="data") + layer.format(n="out", i="h"))
+    assert net.replicas == 2
+    ctx = group.setup(net, "cpu")
+    assert ctx.summary == ("devices: gpu0 -> cpu, gpu1 -> cpu (as given); rank 1 of 2 (gloo); "
+                           "the spec asks for 2 replicas")
