@@ -973,3 +973,32 @@ def test_a_data_parallel_process_says_how_many_replicas_the_spec_asks_for(monkey
     ctx = group.setup(net, "cpu")
     assert ctx.summary == ("devices: gpu0 -> cpu, gpu1 -> cpu (as given); rank 1 of 2 (gloo); "
                            "the spec asks for 2 replicas")
+
+
+def test_init_weights_fills_a_model_on_a_device_whose_name_sorts_after_meta():
+    """`init_weights` on a model already placed on an xpu (or mps) device: only meta tensors
+    skip the copy. Each parameter here reports `xpu` as its device (a subclass: this machine has
+    none; the copy itself runs on the CPU); after `init_weights(model, 0)` the weights and biases
+    are the seed-0 ones `build` gives on the CPU."""
+    from torch import nn
+
+    from alexspec.compiler import init_weights
+
+    class OnXpu(nn.Parameter):
+        @property
+        def device(self):
+            return torch.device("xpu")
+
+    net = _net("[h]\ntype=fc\ninputs=data\noutputs=3\ninitB=0.5\n[out]\ntype=fc\ninputs=h\noutputs=3\n")
+    want = build(net, devices="cpu", seed=0).state_dict()
+    model = build(net, devices="cpu", init=False)
+    for _, mod in model.weight_layers():
+        for i, w in enumerate(mod.weights):
+            mod.weights[i] = OnXpu(torch.zeros_like(w))
+        mod.bias = OnXpu(torch.zeros_like(mod.bias))
+    assert {p.device.type for p in model.parameters()} == {"xpu"}
+    init_weights(model, 0)
+    got = model.state_dict()
+    assert sorted(got) == sorted(want) and float(want["layers.h.bias"][0]) == 0.5
+    for k, v in want.items():
+        assert torch.equal(got[k], v), k
