@@ -83,6 +83,13 @@ def lower(net: Net) -> Plan:
     images = [n for n in net.data_nodes if n.layer.data_idx == 0]
     costs = net.cost_nodes
     diags += refused_at_check(net.warnings)  # check warned in the same words (alexspec/support.py)
+    if costs and all(n.type == "data" or n.type in COSTS for n in net):  # no step to run
+        c = costs[0]
+        diags.append(Diagnostic(c.layer.span, "unsupported",
+                                f"layer {c.name!r}: the cost layer reads only data layers, so the net "
+                                "has no layer to compute (the model output would be the data layer "
+                                f"{c.layer.inputs[-1]!r})",
+                                "put the layers to train between the data and the cost layer"))
     if diags:
         raise SpecError(diags)
 

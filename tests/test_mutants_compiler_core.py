@@ -1002,3 +1002,24 @@ def test_init_weights_fills_a_model_on_a_device_whose_name_sorts_after_meta():
     assert sorted(got) == sorted(want) and float(want["layers.h.bias"][0]) == 0.5
     for k, v in want.items():
         assert torch.equal(got[k], v), k
+
+
+@pytest.mark.parametrize("gpu", ["", "gpu=0,1\n"])
+def test_a_net_whose_only_layer_is_a_cost_reading_the_data_is_refused(gpu):
+    """[data] and a cost.sum2 that reads it, nothing else: no layer to compute, so the model
+    output would be the data layer, which no step makes (`alexspec run` ended in a KeyError
+    traceback). lower refuses it at the cost layer. Replicated (`gpu=0,1`), it is still one
+    replica set for every layer: no parallelism diagnostic (and no IndexError looking for a
+    second layer to compare with)."""
+    from alexspec.compiler.plan import _parallelism_diagnostics
+
+    text = "[net]\ntype=net\ninnerSize=4\n[data]\ntype=data\ndataIdx=0\n[c]\ntype=cost.sum2\ninputs=data\n" + gpu
+    net = loads(text, "only-cost.cfg")
+    assert _parallelism_diagnostics(net) == []
+    with pytest.raises(SpecError) as e:
+        lower(net)
+    (d,) = e.value.diagnostics
+    assert (d.code, d.span.path, d.span.line) == ("unsupported", "only-cost.cfg", 7)
+    assert d.message == ("layer 'c': the cost layer reads only data layers, so the net has no "
+                         "layer to compute (the model output would be the data layer 'data')")
+    assert d.hint == "put the layers to train between the data and the cost layer"
