@@ -1023,3 +1023,15 @@ def test_a_net_whose_only_layer_is_a_cost_reading_the_data_is_refused(gpu):
     assert d.message == ("layer 'c': the cost layer reads only data layers, so the net has no "
                          "layer to compute (the model output would be the data layer 'data')")
     assert d.hint == "put the layers to train between the data and the cost layer"
+
+
+def test_a_model_over_three_logical_gpus_takes_three_devices():
+    """Layers on GPUs 0, 1 and 2: the plan counts 3 logical GPUs (the largest index + 1), so
+    three devices fit it and four are refused."""
+    net = _net("[a]\ntype=fc\ninputs=data\noutputs=3\ngpu=0\n[b]\ntype=fc\ninputs=data\noutputs=3\ngpu=1\n"
+               "[c]\ntype=fc\ninputs=data\noutputs=3\ngpu=2\n[out]\ntype=fc\ninputs=a,b,c\noutputs=3\ngpu=0\n")
+    assert lower(net).num_gpus == 3
+    assert build(net, devices="cpu,cpu,cpu").devices == [torch.device("cpu")] * 3
+    with pytest.raises(RunError) as e:
+        build(net, devices="cpu,cpu,cpu,cpu")
+    assert e.value.message == "the spec uses 3 logical GPUs but 4 devices were given (cpu, cpu, cpu, cpu)"
