@@ -4,6 +4,8 @@
 # (mutation/forkserver.py) that imports torch, pytest and the rest once, not once per mutant.
 #   bash mutation/run.sh NAME            # NAME: mutation/NAME.toml; report mutation/results/NAME.txt
 #   SAMPLE=80 bash mutation/run.sh NAME  # a seeded random sample of 80 of the module's mutants
+#   LINES=compiler/plan.py:86-92 bash mutation/run.sh NAME  # only the mutants in those lines (lines
+#                                        # changed after a whole run): report NAME-lines.txt
 #   RERUN=1 bash mutation/run.sh NAME    # the survivors not yet judged (mutation/unjudged.py) again,
 #                                        # with the tests added since: NAME-rerunK.txt
 #   RERUN=REPORT bash mutation/run.sh NAME  # the same for another report's survivors (a running
@@ -101,6 +103,9 @@ if [ -z "$resume" ]; then
         while [ -f "$repo/mutation/results/$name-rerun$k.txt" ]; do k=$((k + 1)); done
         "$bin/python" "$repo/mutation/sample.py" session.sqlite --survivors "$of" "$name"
         echo "$name-rerun$k" > report.name
+    elif [ -n "${LINES:-}" ]; then
+        "$bin/python" "$repo/mutation/sample.py" session.sqlite --lines "$LINES"
+        echo "$name-lines" > report.name; SAMPLE="lines $LINES"
     elif [ -n "${SAMPLE:-}" ]; then
         "$bin/python" "$repo/mutation/sample.py" session.sqlite "$SAMPLE" | tee sample.out
         SAMPLE="$(sed -n 's/^kept \([0-9]*\) of \([0-9]*\) mutants$/\1 of \2/p' sample.out)"

@@ -106,3 +106,24 @@ def test_the_reading_list_leaves_out_every_survivor_already_accounted_for(result
     assert unjudged.unjudged(report, "m", "", "m.py") == []
     (root / "equivalent.txt").write_text("")
     assert [key[2] for key, _diff in unjudged.unjudged(report, "m")] == [2, 4]
+
+
+def test_a_lines_selection_keeps_the_mutants_that_touch_those_lines(tmp_path, capsys):
+    import sqlite3
+
+    import sample
+
+    db_path = tmp_path / "session.sqlite"
+    db = sqlite3.connect(db_path)
+    db.execute("CREATE TABLE work_items (job_id TEXT)")
+    db.execute("CREATE TABLE mutation_specs "
+               "(job_id TEXT, module_path TEXT, start_pos_row INT, end_pos_row INT)")
+    specs = [("a", "m.py", 3, 3), ("b", "m.py", 5, 6), ("c", "m.py", 7, 7), ("d", "n.py", 5, 5),
+             ("e", "m.py", 1, 9)]  # rows 6 to 7 of m.py: b's end, c, and e around them
+    db.executemany("INSERT INTO mutation_specs VALUES (?, ?, ?, ?)", specs)
+    db.executemany("INSERT INTO work_items VALUES (?)", [(s[0],) for s in specs])
+    db.commit()
+    sample.main([str(db_path), "--lines", "m.py:6-7"])
+    assert capsys.readouterr().out == "kept 3 of 5 mutants\n"
+    kept = {r[0] for r in db.execute("SELECT job_id FROM work_items")}
+    assert kept == {r[0] for r in db.execute("SELECT job_id FROM mutation_specs")} == {"b", "c", "e"}
