@@ -989,7 +989,8 @@ def test_init_weights_fills_a_model_on_a_device_whose_name_sorts_after_meta():
         def device(self):
             return torch.device("xpu")
 
-    net = _net("[h]\ntype=fc\ninputs=data\noutputs=3\ninitB=0.5\n[out]\ntype=fc\ninputs=h\noutputs=3\n")
+    net = _net("[h]\ntype=fc\ninputs=data\noutputs=3\ninitB=0.5\n"
+               "[out]\ntype=fc\ninputs=h\noutputs=3\n")
     want = build(net, devices="cpu", seed=0).state_dict()
     model = build(net, devices="cpu", init=False)
     for _, mod in model.weight_layers():
@@ -1013,7 +1014,8 @@ def test_a_net_whose_only_layer_is_a_cost_reading_the_data_is_refused(gpu):
     second layer to compare with)."""
     from alexspec.compiler.plan import _parallelism_diagnostics
 
-    text = "[net]\ntype=net\ninnerSize=4\n[data]\ntype=data\ndataIdx=0\n[c]\ntype=cost.sum2\ninputs=data\n" + gpu
+    text = ("[net]\ntype=net\ninnerSize=4\n[data]\ntype=data\ndataIdx=0\n"
+            "[c]\ntype=cost.sum2\ninputs=data\n" + gpu)
     net = loads(text, "only-cost.cfg")
     assert _parallelism_diagnostics(net) == []
     with pytest.raises(SpecError) as e:
@@ -1028,10 +1030,42 @@ def test_a_net_whose_only_layer_is_a_cost_reading_the_data_is_refused(gpu):
 def test_a_model_over_three_logical_gpus_takes_three_devices():
     """Layers on GPUs 0, 1 and 2: the plan counts 3 logical GPUs (the largest index + 1), so
     three devices fit it and four are refused."""
-    net = _net("[a]\ntype=fc\ninputs=data\noutputs=3\ngpu=0\n[b]\ntype=fc\ninputs=data\noutputs=3\ngpu=1\n"
-               "[c]\ntype=fc\ninputs=data\noutputs=3\ngpu=2\n[out]\ntype=fc\ninputs=a,b,c\noutputs=3\ngpu=0\n")
+    fc = "[{n}]\ntype=fc\ninputs={i}\noutputs=3\ngpu={g}\n"
+    net = _net(fc.format(n="a", i="data", g=0) + fc.format(n="b", i="data", g=1)
+               + fc.format(n="c", i="data", g=2) + fc.format(n="out", i="a,b,c", g=0))
     assert lower(net).num_gpus == 3
     assert build(net, devices="cpu,cpu,cpu").devices == [torch.device("cpu")] * 3
     with pytest.raises(RunError) as e:
         build(net, devices="cpu,cpu,cpu,cpu")
-    assert e.value.message == "the spec uses 3 logical GPUs but 4 devices were given (cpu, cpu, cpu, cpu)"
+    assert e.value.message == ("the spec uses 3 logical GPUs but 4 devices were given "
+                               "(cpu, cpu, cpu, cpu)")
+
+
+def test_a_plan_finds_the_model_outputs_step_by_its_name():
+    """`plan.step(plan.logits)` (as bench/bench_gpu.py asks where the output lives): the name
+    comes from the softmax's `inputs=` and the step's from the section header, two equal
+    strings that are not one object, so the steps are matched by value."""
+    plan = lower(_net(TWO_GPU_FC))
+    assert plan.logits == "out"
+    step = plan.step(plan.logits)
+    assert (step.name, step.type, step.gpu) == ("out", "fc", 0)
+
+
+def test_a_hybrid_process_reports_the_cost_layers_top_k():
+    """`topk=3` on hybrid-2gpu.cfg's cost layer: every HybridNet and the one-process model say
+    3 (runtime/export.py and predict.py read `model.topk`)."""
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "h.cfg")
+    assert build(net, devices="cpu").topk == 3
+    assert [build_hybrid(net, lower(net), r, torch.device("cpu")).topk for r in (0, 1)] == [3, 3]
+
+
+def test_a_data_parallel_process_over_three_logical_gpus_takes_the_next_three(monkeypatch):
+    """`--gpu auto`, three logical GPUs a process, six CUDA devices: process 1 takes cuda:3,
+    cuda:4, cuda:5 (3 * 1 + i)."""
+    monkeypatch.setattr(devices, "cuda_count", lambda: 6)
+    devs, why = devices.process_devices("auto", 3, 1, 2, per_gpu=False)
+    assert devs == [torch.device(f"cuda:{i}") for i in (3, 4, 5)]
+    assert why == ("devices: gpu0 -> cuda:3, gpu1 -> cuda:4, gpu2 -> cuda:5 "
+                   "(process 1 of 2: its own 3 CUDA device(s))")
