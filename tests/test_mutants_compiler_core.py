@@ -1069,3 +1069,41 @@ def test_a_data_parallel_process_over_three_logical_gpus_takes_the_next_three(mo
     assert devs == [torch.device(f"cuda:{i}") for i in (3, 4, 5)]
     assert why == ("devices: gpu0 -> cuda:3, gpu1 -> cuda:4, gpu2 -> cuda:5 "
                    "(process 1 of 2: its own 3 CUDA device(s))")
+
+
+def test_a_shared_first_input_takes_no_draw_and_the_second_input_still_gets_its_own():
+    """`weightSource=x,` on `out` (inputs fa, x): one generator (seed 0) draws in net order fa's
+    (3, 48) matrix, x's (3, 3), then out's input 1 (3, 3); out's input 0 is x's and takes no
+    draw. Each draw is N(0, 1) * initW (0.1), replayed here from the seed."""
+    net = _net("[fa]\ntype=fc\ninputs=data\noutputs=3\n[x]\ntype=fc\ninputs=fa\noutputs=3\n"
+               "[out]\ntype=fc\ninputs=fa,x\noutputs=3\nweightSource=x,\n")
+    model = build(net, devices="cpu", seed=0)
+    g = torch.Generator().manual_seed(0)
+    want = [torch.randn(shape, generator=g) * 0.1 for shape in ((3, 48), (3, 3), (3, 3))]
+    got = [model.layers["fa"].weights[0], model.layers["x"].weights[0], model.layers["out"].weights[1]]
+    for w, v in zip(got, want):
+        assert torch.equal(w.detach(), v)
+    assert model.layers["out"].weights[0] is model.layers["x"].weights[0]
+
+
+def test_without_cuda_the_count_of_cuda_devices_is_0(monkeypatch):
+    """No CUDA at all: 0 devices (never a negative count), as a hybrid process's `auto`
+    summary and the error for a CUDA device that does not exist say."""
+    monkeypatch.setattr(devices.torch.cuda, "is_available", lambda: False)
+    assert devices.cuda_count() == 0
+    _, why = devices.process_devices("auto", 2, 1, 2, per_gpu=True)
+    assert why == "devices: gpu1 -> cpu (process 1 of 2: 0 CUDA device(s) are too few, CPU)"
+    with pytest.raises(RunError) as e:
+        devices.device_list("cuda:0")
+    assert e.value.message == "device cuda:0 does not exist (0 CUDA device(s) here)"
+
+
+def test_a_world_size_of_0_is_one_process(monkeypatch):
+    """WORLD_SIZE=0 (no processes to speak of): the single-process context, no process group."""
+    from alexspec.compiler.parallel import group
+
+    monkeypatch.setenv("WORLD_SIZE", "0")
+    monkeypatch.setattr(group.dist, "init_process_group", lambda *a, **k: pytest.fail("a group"))
+    ctx = group.setup(_net("[out]\ntype=fc\ninputs=data\noutputs=3\n"), "cpu")
+    assert (ctx.world_size, ctx.backend, ctx.distributed, ctx.owns_group) == (1, None, False, False)
+    assert ctx.summary == "devices: gpu0 -> cpu (as given)"
