@@ -1107,3 +1107,52 @@ def test_a_world_size_of_0_is_one_process(monkeypatch):
     ctx = group.setup(_net("[out]\ntype=fc\ninputs=data\noutputs=3\n"), "cpu")
     assert (ctx.world_size, ctx.backend, ctx.distributed, ctx.owns_group) == (1, None, False, False)
     assert ctx.summary == "devices: gpu0 -> cpu (as given)"
+
+
+def test_a_hybrid_processs_cost_is_the_spec_cost_layers():
+    """hybrid-2gpu.cfg's cost.logreg with `coeff=2`: HybridNet.cost on given scores (no
+    collective involved) is twice the mean negative log-probability of the labels, computed here
+    from the scores; its hit counts are those of the scores' top-1 and top-3."""
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    text = open("tests/specs/compiler/hybrid-2gpu.cfg").read().replace("topk=3\n", "topk=3\ncoeff=2\n")
+    net = loads(text, "h.cfg")
+    model = build_hybrid(net, lower(net), 0, torch.device("cpu"), dtype=torch.float64)
+    scores = torch.tensor([[3.0, 2.0, 1.0, 0.0] + [-1.0] * 6, [0.0, 1.0, 2.0, 3.0] + [-1.0] * 6],
+                          dtype=torch.float64)
+    y = torch.tensor([0, 0])
+    cost = model.cost(scores, y)
+    want = -torch.log_softmax(scores, 1)[torch.arange(2), y].mean() * 2
+    torch.testing.assert_close(cost.loss, want)
+    # image 0's label is its best score; image 1's (0) its 4th best, outside the top 3
+    assert (int(cost.correct_top1), int(cost.correct_topk), cost.k) == (1, 1, 3)
+
+
+def test_a_hybrid_processs_state_dict_error_names_the_first_five_keys_of_each_kind():
+    """HybridNet.load_state_dict of a state without six of this process's entries and with six
+    keys of no layer: a RuntimeError naming the first five missing and the first five
+    unexpected keys, sorted."""
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "h.cfg")
+    model = build_hybrid(net, lower(net), 1, torch.device("cpu"))
+    state = build(net, devices="cpu").state_dict()
+    own = sorted(model.state_dict())
+    for k in own[:6]:
+        del state[k]
+    state.update({f"extra{i}": torch.zeros(1) for i in range(6)})
+    with pytest.raises(RuntimeError) as e:
+        model.load_state_dict(state)
+    assert str(e.value) == (f"Error(s) in loading state_dict for HybridNet: missing {own[:5]}, "
+                            f"unexpected {[f'extra{i}' for i in range(5)]}")
+
+
+def test_the_images_are_the_dataidx_0_layer_even_after_the_labels_in_the_spec():
+    """[labels] (dataIdx=1) written before [data] (dataIdx=0): the plan's images are `data`,
+    fed to the first layer."""
+    text = HEAD.replace("[data]\ntype=data\ndataIdx=0\n[labels]\ntype=data\ndataIdx=1\n",
+                        "[labels]\ntype=data\ndataIdx=1\n[data]\ntype=data\ndataIdx=0\n")
+    net = loads(text + "[out]\ntype=fc\ninputs=data\noutputs=3\n" + TAIL, "labels-first.cfg")
+    assert [n.name for n in net.data_nodes] == ["labels", "data"]
+    plan = lower(net)
+    assert plan.images == "data" and plan.steps[0].sources[0].name == "data"
