@@ -1156,3 +1156,12 @@ def test_the_images_are_the_dataidx_0_layer_even_after_the_labels_in_the_spec():
     assert [n.name for n in net.data_nodes] == ["labels", "data"]
     plan = lower(net)
     assert plan.images == "data" and plan.steps[0].sources[0].name == "data"
+
+
+def test_a_data_parallel_process_with_too_few_cuda_devices_for_its_model_runs_on_the_cpu(monkeypatch):
+    """`--gpu auto`, two logical GPUs a process, one CUDA device: process 0 (which would need
+    cuda:0 and cuda:1) runs its model on the CPU."""
+    monkeypatch.setattr(devices, "cuda_count", lambda: 1)
+    devs, why = devices.process_devices("auto", 2, 0, 2, per_gpu=False)
+    assert devs == [torch.device("cpu")] * 2
+    assert why == "devices: gpu0 -> cpu, gpu1 -> cpu (process 0 of 2: 1 CUDA device(s) are too few, CPU)"
