@@ -1165,3 +1165,17 @@ def test_a_data_parallel_process_with_too_few_cuda_devices_for_its_model_runs_on
     devs, why = devices.process_devices("auto", 2, 0, 2, per_gpu=False)
     assert devs == [torch.device("cpu")] * 2
     assert why == "devices: gpu0 -> cpu, gpu1 -> cpu (process 0 of 2: 1 CUDA device(s) are too few, CPU)"
+
+
+def test_the_model_output_of_a_sum2_cost_reading_a_channel_sum_is_that_sum():
+    """cost.sum2 over a `sum` layer (whose type sorts after "softmax"): the model output is the
+    sum layer itself (16 channels summed in groups of 4: 4 channels), not its input; only a
+    softmax input is looked through."""
+    text = ("[net]\ntype=net\ninnerSize=4\n[*]\nepsW=0.01\nepsB=0.01\nmomW=0.9\nmomB=0.9\nwc=0\n"
+            "[data]\ntype=data\ndataIdx=0\n"
+            "[c]\ntype=conv\ninputs=data\nchannels=3\nfilters=16\nfilterSize=3\npadding=1\n"
+            "[s]\ntype=sum\ninputs=c\nstride=4\n[cost]\ntype=cost.sum2\ninputs=s\n")
+    net = loads(text, "sum.cfg")
+    assert lower(net).logits == "s"
+    model = build(net, devices="cpu")
+    assert model(torch.randn(2, 3, 4, 4)).shape == (2, 4, 4, 4)
