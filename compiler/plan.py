@@ -79,7 +79,7 @@ class Plan:
 def lower(net: Net) -> Plan:
     """The plan of `net`, or a SpecError listing every layer the compiler cannot lower."""
     diags = [d for d in (unsupported(n) for n in net) if d is not None]
-    diags += _parallelism_diagnostics(net)
+    diags += [*_parallelism_diagnostics(net), *_no_layer_to_compute(net)]
     images = [n for n in net.data_nodes if n.layer.data_idx == 0]
     costs = net.cost_nodes
     diags += refused_at_check(net.warnings)  # check warned in the same words (alexspec/support.py)
@@ -130,3 +130,18 @@ def _parallelism_diagnostics(net: Net) -> list[Diagnostic]:
                        f"{','.join(map(str, range(n_gpus)))}) yet",
                        "replicate over every logical GPU, or put the layer on one GPU")
             for n in layers if 1 < len(n.gpus) < n_gpus or (len(n.gpus) == n_gpus and n.gpus != tuple(range(n_gpus)))][:1]
+
+
+def _no_layer_to_compute(net: Net) -> list[Diagnostic]:
+    """A net whose only layers besides the data are cost layers (a cost reading the data layer
+    directly) has no step to run: its model output would be a data layer, which no step makes.
+    (Kept last in the module, so that the mutation runs' mutant numbers above stay the same.)"""
+    costs = net.cost_nodes
+    if not costs or any(n.type != "data" and n.type not in COSTS for n in net):
+        return []
+    c = costs[0]
+    return [Diagnostic(c.layer.span, "unsupported",
+                       f"layer {c.name!r}: the cost layer reads only data layers, so the net has "
+                       "no layer to compute (the model output would be the data layer "
+                       f"{c.layer.inputs[-1]!r})",
+                       "put the layers to train between the data and the cost layer")]

@@ -886,3 +886,296 @@ def test_the_too_few_devices_hint_gives_an_example_up_to_four_logical_gpus(monke
     with pytest.raises(RunError) as e:
         devices.resolve_devices("cpu,cpu", 5)
     assert e.value.hint == "give one device per logical GPU"
+
+
+# ---------------------------------------------------------------- whole run, after the first 1,918 (h13b)
+
+
+def test_a_weight_source_with_a_larger_matrix_than_the_user_needs_is_refused():
+    """`fb` (3 outputs: a (3, 48) matrix) sharing `fa`'s (4, 48): refused, as one with a smaller
+    source matrix is (tests/test_sharing_and_periods.py). The shapes compare as unequal, not as
+    ordered tuples: (3, 48) < (4, 48), so `mine > theirs` would let fb take a matrix of 4 rows."""
+    net = _net("[fa]\ntype=fc\ninputs=data\noutputs=4\n"
+               "[fb]\ntype=fc\ninputs=data\noutputs=3\nweightSource=fa\n"
+               "[out]\ntype=fc\ninputs=fa,fb\noutputs=3\n")
+    with pytest.raises(SpecError) as e:
+        build(net, devices="cpu")
+    (d,) = e.value.diagnostics
+    assert (d.code, d.message) == ("weight-source", "layer 'fb': weightSource 'fa': 'fa' has a (4, 48) "
+                                   "weight matrix, input 0 of this layer needs (3, 48)")
+
+
+def test_a_process_of_an_existing_group_without_rank_or_local_rank_set_is_rank_0(monkeypatch):
+    """WORLD_SIZE=2 and the process group already up, RANK and LOCAL_RANK unset: the process is
+    rank 0 (the main one, which writes the run's files), local rank 0, as the defaults say;
+    never a rank outside 0..world-1."""
+    import torch.distributed.device_mesh as device_mesh
+
+    from alexspec.compiler.parallel import group
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(group.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(device_mesh, "init_device_mesh", lambda *a, **k: None)
+    ctx = group.setup(_net("[out]\ntype=fc\ninputs=data\noutputs=3\n"), "cpu")
+    assert (ctx.rank, ctx.local_rank, ctx.world_size, ctx.is_main) == (0, 0, 2, True)
+    assert ctx.summary == "devices: gpu0 -> cpu (as given); rank 0 of 2 (gloo)"
+
+
+def test_a_hybrid_spec_whose_replicas_list_the_gpus_in_another_order_is_refused():
+    """hybrid-2gpu.cfg with the replicated layers on `gpu=1,0`: as many replicas as logical GPUs
+    but not in the order 0,1, which the hybrid step needs (rank r runs replica r): lower refuses
+    it at conv1's `gpu=` (the only layer that says it; pool1 and conv2 inherit it), naming the
+    order it needs. (With every layer on `gpu=1,0`, pure data parallelism, it lowers: see the
+    test of that above.)"""
+    text = open("tests/specs/compiler/hybrid-2gpu.cfg").read().replace("gpu=0,1\n", "gpu=1,0\n")
+    net = loads(text, "h.cfg")
+    with pytest.raises(SpecError) as e:
+        lower(net)
+    (d,) = e.value.diagnostics
+    assert (d.code, d.message, d.span.line) == (
+        "unsupported", "layer 'conv1': 2 replicas in a hybrid spec over 2 logical GPUs; replicated "
+        "layers must run on all of them (gpu=0,1) yet", text.splitlines().index("gpu=1,0") + 1)
+
+
+def test_a_whole_sgd_state_with_more_velocities_than_rules_is_left_whole():
+    """`local_sgd_state` of a hybrid process given one velocity more than the whole model has
+    rules: the state does not fit, so it comes back as it is (PaperSGD.load_state_dict then says
+    what does not fit), not cut down to this process's rules as a fitting one would be."""
+    from alexspec.compiler.parallel import local_sgd_state
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "h.cfg")
+    model = build_hybrid(net, lower(net), 1, torch.device("cpu"))
+    n = len(model.full_rule_order())
+    assert n == 14 and len(model.local_rule_order()) == 8  # conv1, conv2, fcb, fc2b: weight, bias
+    for extra in (1, -1):
+        state = {"velocity": [torch.zeros(1) for _ in range(n + extra)]}
+        assert local_sgd_state(model, state) is state
+    assert len(local_sgd_state(model, {"velocity": [torch.zeros(1)] * n})["velocity"]) == 8
+
+
+def test_a_data_parallel_process_says_how_many_replicas_the_spec_asks_for(monkeypatch):
+    """Under torchrun (two processes, the group already up), a spec whose layers all run on
+    `gpu=0,1` (two replicas): the placement summary ends with the replica count."""
+    import torch.distributed.device_mesh as device_mesh
+
+    from alexspec.compiler.parallel import group
+
+    for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(group.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(device_mesh, "init_device_mesh", lambda *a, **k: None)
+    layer = "[{n}]\ntype=fc\ninputs={i}\noutputs=3\ngpu=0,1\n"
+    net = _net(layer.format(n="h", i="data") + layer.format(n="out", i="h"))
+    assert net.replicas == 2
+    ctx = group.setup(net, "cpu")
+    assert ctx.summary == ("devices: gpu0 -> cpu, gpu1 -> cpu (as given); rank 1 of 2 (gloo); "
+                           "the spec asks for 2 replicas")
+
+
+def test_init_weights_fills_a_model_on_a_device_whose_name_sorts_after_meta():
+    """`init_weights` on a model already placed on an xpu (or mps) device: only meta tensors
+    skip the copy. Each parameter here reports `xpu` as its device (a subclass: this machine has
+    none; the copy itself runs on the CPU); after `init_weights(model, 0)` the weights and biases
+    are the seed-0 ones `build` gives on the CPU."""
+    from torch import nn
+
+    from alexspec.compiler import init_weights
+
+    class OnXpu(nn.Parameter):
+        @property
+        def device(self):
+            return torch.device("xpu")
+
+    net = _net("[h]\ntype=fc\ninputs=data\noutputs=3\ninitB=0.5\n"
+               "[out]\ntype=fc\ninputs=h\noutputs=3\n")
+    want = build(net, devices="cpu", seed=0).state_dict()
+    model = build(net, devices="cpu", init=False)
+    for _, mod in model.weight_layers():
+        for i, w in enumerate(mod.weights):
+            mod.weights[i] = OnXpu(torch.zeros_like(w))
+        mod.bias = OnXpu(torch.zeros_like(mod.bias))
+    assert {p.device.type for p in model.parameters()} == {"xpu"}
+    init_weights(model, 0)
+    got = model.state_dict()
+    assert sorted(got) == sorted(want) and float(want["layers.h.bias"][0]) == 0.5
+    for k, v in want.items():
+        assert torch.equal(got[k], v), k
+
+
+@pytest.mark.parametrize("gpu", ["", "gpu=0,1\n"])
+def test_a_net_whose_only_layer_is_a_cost_reading_the_data_is_refused(gpu):
+    """[data] and a cost.sum2 that reads it, nothing else: no layer to compute, so the model
+    output would be the data layer, which no step makes (`alexspec run` ended in a KeyError
+    traceback). lower refuses it at the cost layer. Replicated (`gpu=0,1`), it is still one
+    replica set for every layer: no parallelism diagnostic (and no IndexError looking for a
+    second layer to compare with)."""
+    from alexspec.compiler.plan import _parallelism_diagnostics
+
+    text = ("[net]\ntype=net\ninnerSize=4\n[data]\ntype=data\ndataIdx=0\n"
+            "[c]\ntype=cost.sum2\ninputs=data\n" + gpu)
+    net = loads(text, "only-cost.cfg")
+    assert _parallelism_diagnostics(net) == []
+    with pytest.raises(SpecError) as e:
+        lower(net)
+    (d,) = e.value.diagnostics
+    assert (d.code, d.span.path, d.span.line) == ("unsupported", "only-cost.cfg", 7)
+    assert d.message == ("layer 'c': the cost layer reads only data layers, so the net has no "
+                         "layer to compute (the model output would be the data layer 'data')")
+    assert d.hint == "put the layers to train between the data and the cost layer"
+
+
+def test_a_model_over_three_logical_gpus_takes_three_devices():
+    """Layers on GPUs 0, 1 and 2: the plan counts 3 logical GPUs (the largest index + 1), so
+    three devices fit it and four are refused."""
+    fc = "[{n}]\ntype=fc\ninputs={i}\noutputs=3\ngpu={g}\n"
+    net = _net(fc.format(n="a", i="data", g=0) + fc.format(n="b", i="data", g=1)
+               + fc.format(n="c", i="data", g=2) + fc.format(n="out", i="a,b,c", g=0))
+    assert lower(net).num_gpus == 3
+    assert build(net, devices="cpu,cpu,cpu").devices == [torch.device("cpu")] * 3
+    with pytest.raises(RunError) as e:
+        build(net, devices="cpu,cpu,cpu,cpu")
+    assert e.value.message == ("the spec uses 3 logical GPUs but 4 devices were given "
+                               "(cpu, cpu, cpu, cpu)")
+
+
+def test_a_plan_finds_the_model_outputs_step_by_its_name():
+    """`plan.step(plan.logits)` (as bench/bench_gpu.py asks where the output lives): the name
+    comes from the softmax's `inputs=` and the step's from the section header, two equal
+    strings that are not one object, so the steps are matched by value."""
+    plan = lower(_net(TWO_GPU_FC))
+    assert plan.logits == "out"
+    step = plan.step(plan.logits)
+    assert (step.name, step.type, step.gpu) == ("out", "fc", 0)
+
+
+def test_a_hybrid_process_reports_the_cost_layers_top_k():
+    """`topk=3` on hybrid-2gpu.cfg's cost layer: every HybridNet and the one-process model say
+    3 (runtime/export.py and predict.py read `model.topk`)."""
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "h.cfg")
+    assert build(net, devices="cpu").topk == 3
+    assert [build_hybrid(net, lower(net), r, torch.device("cpu")).topk for r in (0, 1)] == [3, 3]
+
+
+def test_a_data_parallel_process_over_three_logical_gpus_takes_the_next_three(monkeypatch):
+    """`--gpu auto`, three logical GPUs a process, six CUDA devices: process 1 takes cuda:3,
+    cuda:4, cuda:5 (3 * 1 + i)."""
+    monkeypatch.setattr(devices, "cuda_count", lambda: 6)
+    devs, why = devices.process_devices("auto", 3, 1, 2, per_gpu=False)
+    assert devs == [torch.device(f"cuda:{i}") for i in (3, 4, 5)]
+    assert why == ("devices: gpu0 -> cuda:3, gpu1 -> cuda:4, gpu2 -> cuda:5 "
+                   "(process 1 of 2: its own 3 CUDA device(s))")
+
+
+def test_a_shared_first_input_takes_no_draw_and_the_second_input_still_gets_its_own():
+    """`weightSource=x,` on `out` (inputs fa, x): one generator (seed 0) draws in net order fa's
+    (3, 48) matrix, x's (3, 3), then out's input 1 (3, 3); out's input 0 is x's and takes no
+    draw. Each draw is N(0, 1) * initW (0.1), replayed here from the seed."""
+    net = _net("[fa]\ntype=fc\ninputs=data\noutputs=3\n[x]\ntype=fc\ninputs=fa\noutputs=3\n"
+               "[out]\ntype=fc\ninputs=fa,x\noutputs=3\nweightSource=x,\n")
+    model = build(net, devices="cpu", seed=0)
+    g = torch.Generator().manual_seed(0)
+    want = [torch.randn(shape, generator=g) * 0.1 for shape in ((3, 48), (3, 3), (3, 3))]
+    got = [model.layers["fa"].weights[0], model.layers["x"].weights[0], model.layers["out"].weights[1]]
+    for w, v in zip(got, want):
+        assert torch.equal(w.detach(), v)
+    assert model.layers["out"].weights[0] is model.layers["x"].weights[0]
+
+
+def test_without_cuda_the_count_of_cuda_devices_is_0(monkeypatch):
+    """No CUDA at all: 0 devices (never a negative count), as a hybrid process's `auto`
+    summary and the error for a CUDA device that does not exist say."""
+    monkeypatch.setattr(devices.torch.cuda, "is_available", lambda: False)
+    assert devices.cuda_count() == 0
+    _, why = devices.process_devices("auto", 2, 1, 2, per_gpu=True)
+    assert why == "devices: gpu1 -> cpu (process 1 of 2: 0 CUDA device(s) are too few, CPU)"
+    with pytest.raises(RunError) as e:
+        devices.device_list("cuda:0")
+    assert e.value.message == "device cuda:0 does not exist (0 CUDA device(s) here)"
+
+
+def test_a_world_size_of_0_is_one_process(monkeypatch):
+    """WORLD_SIZE=0 (no processes to speak of): the single-process context, no process group."""
+    from alexspec.compiler.parallel import group
+
+    monkeypatch.setenv("WORLD_SIZE", "0")
+    monkeypatch.setattr(group.dist, "init_process_group", lambda *a, **k: pytest.fail("a group"))
+    ctx = group.setup(_net("[out]\ntype=fc\ninputs=data\noutputs=3\n"), "cpu")
+    assert (ctx.world_size, ctx.backend, ctx.distributed, ctx.owns_group) == (1, None, False, False)
+    assert ctx.summary == "devices: gpu0 -> cpu (as given)"
+
+
+def test_a_hybrid_processs_cost_is_the_spec_cost_layers():
+    """hybrid-2gpu.cfg's cost.logreg with `coeff=2`: HybridNet.cost on given scores (no
+    collective involved) is twice the mean negative log-probability of the labels, computed here
+    from the scores; its hit counts are those of the scores' top-1 and top-3."""
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    text = open("tests/specs/compiler/hybrid-2gpu.cfg").read().replace("topk=3\n", "topk=3\ncoeff=2\n")
+    net = loads(text, "h.cfg")
+    model = build_hybrid(net, lower(net), 0, torch.device("cpu"), dtype=torch.float64)
+    scores = torch.tensor([[3.0, 2.0, 1.0, 0.0] + [-1.0] * 6, [0.0, 1.0, 2.0, 3.0] + [-1.0] * 6],
+                          dtype=torch.float64)
+    y = torch.tensor([0, 0])
+    cost = model.cost(scores, y)
+    want = -torch.log_softmax(scores, 1)[torch.arange(2), y].mean() * 2
+    torch.testing.assert_close(cost.loss, want)
+    # image 0's label is its best score; image 1's (0) its 4th best, outside the top 3
+    assert (int(cost.correct_top1), int(cost.correct_topk), cost.k) == (1, 1, 3)
+
+
+def test_a_hybrid_processs_state_dict_error_names_the_first_five_keys_of_each_kind():
+    """HybridNet.load_state_dict of a state without six of this process's entries and with six
+    keys of no layer: a RuntimeError naming the first five missing and the first five
+    unexpected keys, sorted."""
+    from alexspec.compiler.parallel.hybrid import build_hybrid
+
+    net = loads(open("tests/specs/compiler/hybrid-2gpu.cfg").read(), "h.cfg")
+    model = build_hybrid(net, lower(net), 1, torch.device("cpu"))
+    state = build(net, devices="cpu").state_dict()
+    own = sorted(model.state_dict())
+    for k in own[:6]:
+        del state[k]
+    state.update({f"extra{i}": torch.zeros(1) for i in range(6)})
+    with pytest.raises(RuntimeError) as e:
+        model.load_state_dict(state)
+    assert str(e.value) == (f"Error(s) in loading state_dict for HybridNet: missing {own[:5]}, "
+                            f"unexpected {[f'extra{i}' for i in range(5)]}")
+
+
+def test_the_images_are_the_dataidx_0_layer_even_after_the_labels_in_the_spec():
+    """[labels] (dataIdx=1) written before [data] (dataIdx=0): the plan's images are `data`,
+    fed to the first layer."""
+    text = HEAD.replace("[data]\ntype=data\ndataIdx=0\n[labels]\ntype=data\ndataIdx=1\n",
+                        "[labels]\ntype=data\ndataIdx=1\n[data]\ntype=data\ndataIdx=0\n")
+    net = loads(text + "[out]\ntype=fc\ninputs=data\noutputs=3\n" + TAIL, "labels-first.cfg")
+    assert [n.name for n in net.data_nodes] == ["labels", "data"]
+    plan = lower(net)
+    assert plan.images == "data" and plan.steps[0].sources[0].name == "data"
+
+
+def test_a_data_parallel_process_with_too_few_cuda_devices_for_its_model_runs_on_the_cpu(monkeypatch):
+    """`--gpu auto`, two logical GPUs a process, one CUDA device: process 0 (which would need
+    cuda:0 and cuda:1) runs its model on the CPU."""
+    monkeypatch.setattr(devices, "cuda_count", lambda: 1)
+    devs, why = devices.process_devices("auto", 2, 0, 2, per_gpu=False)
+    assert devs == [torch.device("cpu")] * 2
+    assert why == "devices: gpu0 -> cpu, gpu1 -> cpu (process 0 of 2: 1 CUDA device(s) are too few, CPU)"
+
+
+def test_the_model_output_of_a_sum2_cost_reading_a_channel_sum_is_that_sum():
+    """cost.sum2 over a `sum` layer (whose type sorts after "softmax"): the model output is the
+    sum layer itself (16 channels summed in groups of 4: 4 channels), not its input; only a
+    softmax input is looked through."""
+    text = ("[net]\ntype=net\ninnerSize=4\n[*]\nepsW=0.01\nepsB=0.01\nmomW=0.9\nmomB=0.9\nwc=0\n"
+            "[data]\ntype=data\ndataIdx=0\n"
+            "[c]\ntype=conv\ninputs=data\nchannels=3\nfilters=16\nfilterSize=3\npadding=1\n"
+            "[s]\ntype=sum\ninputs=c\nstride=4\n[cost]\ntype=cost.sum2\ninputs=s\n")
+    net = loads(text, "sum.cfg")
+    assert lower(net).logits == "s"
+    model = build(net, devices="cpu")
+    assert model(torch.randn(2, 3, 4, 4)).shape == (2, 4, 4, 4)
