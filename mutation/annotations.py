@@ -24,7 +24,8 @@ ENTRY = re.compile(r"^\[job-id\] \S+\n(?P<module>\S+) (?P<op>\S+) (?P<occ>\d+)\n
 
 
 def apply(source: str, diff: str) -> str:
-    """`source` with the unified diff's hunks applied."""
+    """`source` with the unified diff's hunks applied; a ValueError where the diff's context or
+    removed lines are not the source's (a diff of other code, or of lines that moved since)."""
     old, new, at = source.splitlines(), [], 0
     lines = diff.splitlines()
     i = 0
@@ -38,11 +39,15 @@ def apply(source: str, diff: str) -> str:
         at = start
         while i < len(lines) and not lines[i].startswith("@@"):
             tag, text = lines[i][:1], lines[i][1:]
+            i += 1
+            if tag == " " and at == len(old) and not text:
+                continue  # cosmic-ray's diffs end in an empty context line past the source's end
             if tag in " -":
+                if at >= len(old) or old[at] != text:
+                    raise ValueError(f"line {at + 1} of the source is not the diff's {text!r}")
                 at += 1
             if tag in " +":
                 new.append(text)
-            i += 1
     return "\n".join(new + old[at:]) + "\n"
 
 
@@ -72,7 +77,13 @@ def only_annotations(source: str, mutant: str) -> bool:
 def main(report: Path) -> None:
     for m in ENTRY.finditer(report.read_text()):
         source = (ROOT / m["module"]).read_text()
-        if only_annotations(source, apply(source, m["diff"])):
+        try:
+            mutant = apply(source, m["diff"])
+        except ValueError as e:
+            print(f"{m['module']} {m['op']} {m['occ']}: not checked, the source changed since the "
+                  f"report ({e})", file=sys.stderr)
+            continue
+        if only_annotations(source, mutant):
             print(f"{m['module']} {m['op']} {m['occ']}  # a function annotation only "
                   "(a string under `from __future__ import annotations`; mutation/annotations.py)")
 

@@ -18,8 +18,25 @@ import sqlite3
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from annotations import HUNK  # noqa: E402
+
 ENTRY = re.compile(r"^\[job-id\] \S+\n(?P<module>\S+) (?P<op>\S+) (?P<occ>\d+)\n"
                    r"worker outcome: \S+, test outcome: TestOutcome\.(?P<outcome>\w+)", re.M)
+
+
+def changed_row(diff: str) -> int:
+    """The first line (1-based, of the unmutated source) that a mutant's unified diff changes."""
+    row = 0
+    for line in diff.splitlines():
+        hunk = HUNK.match(line)
+        if hunk:
+            row = int(hunk[1])
+        elif line.startswith("-"):
+            return row
+        elif line.startswith(" "):
+            row += 1
+    raise ValueError("the diff removes no line")
 
 
 def _keep(db: sqlite3.Connection, keep: set[str]) -> None:
@@ -34,15 +51,17 @@ def _keep(db: sqlite3.Connection, keep: set[str]) -> None:
 def main(argv: list[str]) -> None:
     db = sqlite3.connect(argv[0])
     if argv[1] == "--survivors":
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from unjudged import unjudged
 
-        want = {key for key, _diff in unjudged(Path(argv[2]), argv[3])}
-        rows = db.execute("SELECT job_id, module_path, operator_name, occurrence FROM mutation_specs")
-        keep = {j for j, mod, op, occ in rows if (mod, op, occ) in want}
+        want = {key: changed_row(diff) for key, diff in unjudged(Path(argv[2]), argv[3])}
+        rows = db.execute("SELECT job_id, module_path, operator_name, occurrence, start_pos_row "
+                          "FROM mutation_specs")
+        # a mutant's number counts its operator's sites in the module: the same number at another
+        # line is another mutant (code added above it since the report)
+        keep = {j for j, mod, op, occ, row in rows if want.get((mod, op, occ)) == row}
         if len(keep) != len(want):
-            sys.exit(f"{len(want) - len(keep)} survivors of {argv[2]} are not in this session "
-                     "(the source changed since): run the whole module again")
+            sys.exit(f"{len(want) - len(keep)} survivors of {argv[2]} are not in this session at the "
+                     "same line (the source changed since): run the whole module again")
     elif argv[1] == "--lines":
         module, span = argv[2].rsplit(":", 1)
         first, last = (int(n) for n in span.split("-"))

@@ -58,7 +58,10 @@ def main(argv: list[str]) -> int:
                 shutil.copy2(source, copy / name)
         target = copy / module
         pristine = target.read_text()
-        mutated = apply(pristine, diff)
+        try:
+            mutated = apply(pristine, diff)
+        except ValueError as e:
+            raise SystemExit(f"{module}: {e}: is the report of this source?") from None
         if mutated == pristine:
             raise SystemExit("the diff changes nothing: is the report of this source?")
         target.write_text(mutated)
@@ -67,6 +70,9 @@ def main(argv: list[str]) -> int:
         target.write_text(pristine)
         on_pristine = _pytest(copy, args)
     killed = on_mutant != 0
+    if on_mutant not in (0, 1):  # not a failing test: an import or collection error, a usage error
+        print(f"pytest exit {on_mutant} on the mutant is no failing test: read its output above (a "
+              "mutant that breaks an import is killed; a broken copy or a typo in the arguments is not)")
     print(f"mutant: pytest exit {on_mutant} ({'killed' if killed else 'SURVIVES'}); "
           f"unmutated: pytest exit {on_pristine} ({'passes' if on_pristine == 0 else 'FAILS: fix the test'})")
     return 0 if killed and on_pristine == 0 else 1

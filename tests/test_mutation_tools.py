@@ -127,3 +127,15 @@ def test_a_lines_selection_keeps_the_mutants_that_touch_those_lines(tmp_path, ca
     assert capsys.readouterr().out == "kept 3 of 5 mutants\n"
     kept = {r[0] for r in db.execute("SELECT job_id FROM work_items")}
     assert kept == {r[0] for r in db.execute("SELECT job_id FROM mutation_specs")} == {"b", "c", "e"}
+
+
+def test_a_diff_of_lines_that_moved_is_refused_and_the_changed_row_is_found():
+    import sample
+
+    diff = _entry("a", 0, "SURVIVED", "x = a * b", "x = a + b").split("+++ bm.py\n")[1].split("====")[0]
+    assert sample.changed_row(diff) == 2
+    moved = "\n" + SOURCE  # a line added above: the diff's lines 1 to 3 are now 2 to 4
+    with pytest.raises(ValueError, match="line 1 of the source"):
+        apply(moved, diff)
+    at_eof = diff + " \n"  # cosmic-ray's diffs end in an empty context line past the end
+    assert apply(SOURCE, at_eof) == SOURCE.replace("a * b", "a + b")
