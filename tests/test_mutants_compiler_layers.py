@@ -17,15 +17,15 @@ from alexspec.compiler import build
 from alexspec.compiler.layers import COSTS, FED, all_ir_types
 from alexspec.compiler.layers.conv import Conv
 from alexspec.compiler.layers.cost import binomial, crossent, logreg
-from alexspec.compiler.layers.image import ColorTransform, Crop, Nailbed
+from alexspec.compiler.layers.image import Blur, ColorTransform, Crop, Nailbed
 from alexspec.compiler.layers.neurons import Activation
 from alexspec.compiler.layers.norm import ContrastNorm, CrossMapNorm, ResponseNorm
-from alexspec.compiler.layers.pool import Pool
+from alexspec.compiler.layers.pool import CrossMapPool, Pool
 from alexspec.compiler.layers.simple import Concat, Dropout, EltSum
 from alexspec.errors import Span
 from alexspec.ir import (
-    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, CrossMapNormLayer, DropoutLayer,
-    EltSumLayer, ImageOpLayer, Neuron, PoolLayer, ResponseNormLayer,
+    ConcatLayer, ContrastNormLayer, ConvLayer, CostLayer, CrossMapNormLayer, CrossMapPoolLayer,
+    DropoutLayer, EltSumLayer, ImageOpLayer, Neuron, PoolLayer, ResponseNormLayer,
 )
 from alexspec.net import Shape
 from alexspec.pipeline import loads
@@ -647,3 +647,41 @@ def test_crop_from_row_1():
     got = Crop(layer, Shape(2, 3, 3))(x)
     assert got.tolist() == [[[[x[0, c, 1 + i, 3 + j].item() for j in range(3)] for i in range(3)]
                              for c in range(2)]]
+
+
+def test_a_blur_with_a_tiny_stdev_leaves_the_image_as_it_is():
+    """Kills image.py ReplaceUnaryOperator_USub_Invert 4 (exp(~(d^2) / 2s^2) for exp(-(d^2) / 2s^2):
+    every tap times exp(-1 / 2s^2), which normalising cancels, except that for stdev 0.01 it
+    underflows to 0 and the taps divide 0 by 0). kGaussianBlur's f_d = exp(-d^2 / (2 stdev^2)):
+    1 at the centre and exp(-5000) = 0 elsewhere, so the blur is the identity."""
+    layer = ImageOpLayer(name="b", type="blur", inputs=("data",), span=SPAN, channels=2,
+                         filterSize=5, stdev=0.01)
+    x = torch.randn(1, 2, 6, 6, generator=torch.Generator().manual_seed(19), dtype=D)
+    assert Blur(layer, 2)(x).tolist() == x.tolist()
+
+
+def test_cmpool_with_relu_passes_each_positive_outputs_gradient_to_its_largest_map():
+    """Kills pool.py ReplaceFalseWithTrue 2 (cmpool's relu in place: amax's backward reads the
+    output it returned, which the relu would have overwritten, and autograd refuses). Output
+    map o is the max over maps [start + o*stride, start + o*stride + size) clipped to the maps
+    (kPoolCrossMap); d sum(relu(y)) / dx is 1 at each window's largest map where y > 0."""
+    layer = CrossMapPoolLayer(name="p", type="cmpool", inputs=("a",), span=SPAN, channels=6,
+                              size=3, stride=2, start=-1, neuron=Neuron(kind="relu"))
+    mod = CrossMapPool(layer, Shape(6, 2, 2), Shape(3, 2, 2))  # windows from -1, 1, 3
+    x = torch.randn(2, 6, 2, 2, generator=torch.Generator().manual_seed(20), dtype=D)
+    x.requires_grad_()
+    y = mod(x)
+    y.sum().backward()
+    xd = x.detach()
+    want_y = torch.zeros(2, 3, 2, 2, dtype=D)
+    want_g = torch.zeros(2, 6, 2, 2, dtype=D)
+    for n in range(2):
+        for o in range(3):
+            for i in range(2):
+                for j in range(2):
+                    maps = [c for c in range(-1 + 2 * o, 2 + 2 * o) if 0 <= c < 6]
+                    best = max(maps, key=lambda c: float(xd[n, c, i, j]))
+                    want_y[n, o, i, j] = max(float(xd[n, best, i, j]), 0.0)
+                    if float(xd[n, best, i, j]) > 0:
+                        want_g[n, best, i, j] += 1.0
+    assert y.tolist() == want_y.tolist() and x.grad.tolist() == want_g.tolist()
