@@ -4,8 +4,8 @@
 # (mutation/forkserver.py) that imports torch, pytest and the rest once, not once per mutant.
 #   bash mutation/run.sh NAME            # NAME: mutation/NAME.toml; report mutation/results/NAME.txt
 #   SAMPLE=80 bash mutation/run.sh NAME  # a seeded random sample of 80 of the module's mutants
-#   LINES=compiler/plan.py:86-92 bash mutation/run.sh NAME  # only the mutants in those lines (lines
-#                                        # changed after a whole run): report NAME-lines.txt
+#   LINES=compiler/plan.py:82-82,133-147 bash mutation/run.sh NAME  # only the mutants in those lines
+#                                        # (changed after a whole run): report NAME-lines.txt
 #   RERUN=1 bash mutation/run.sh NAME    # the survivors not yet judged (mutation/unjudged.py) again,
 #                                        # with the tests added since: NAME-rerunK.txt
 #   RERUN=REPORT bash mutation/run.sh NAME  # the same for another report's survivors (a running

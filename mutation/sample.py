@@ -3,8 +3,8 @@
     python mutation/sample.py SESSION N [SEED]          # a seeded random sample of N mutants
     python mutation/sample.py SESSION --survivors REPORT NAME  # only REPORT's survivors that no
                                     # one has judged yet (mutation/unjudged.py; NAME: the module's run)
-    python mutation/sample.py SESSION --lines MODULE:FIRST-LAST  # only the mutants in those lines
-                                    # (lines added after a whole run, run on their own)
+    python mutation/sample.py SESSION --lines MODULE:FIRST-LAST[,FIRST-LAST]  # only the mutants in
+                                    # those lines (lines changed after a whole run, run on their own)
 
 REPORT is a `cr-report` text (mutation/results/NAME.txt); a mutant is named there by module,
 operator and occurrence, which `cosmic-ray init` gives again for the same source text.
@@ -63,10 +63,11 @@ def main(argv: list[str]) -> None:
             sys.exit(f"{len(want) - len(keep)} survivors of {argv[2]} are not in this session at the "
                      "same line (the source changed since): run the whole module again")
     elif argv[1] == "--lines":
-        module, span = argv[2].rsplit(":", 1)
-        first, last = (int(n) for n in span.split("-"))
+        module, spans = argv[2].rsplit(":", 1)
+        ranges = [tuple(int(n) for n in span.split("-")) for span in spans.split(",")]
         rows = db.execute("SELECT job_id, module_path, start_pos_row, end_pos_row FROM mutation_specs")
-        keep = {j for j, mod, start, end in rows if mod == module and start <= last and end >= first}
+        keep = {j for j, mod, start, end in rows
+                if mod == module and any(start <= last and end >= first for first, last in ranges)}
     else:
         ids = sorted(r[0] for r in db.execute("SELECT job_id FROM work_items"))
         keep = set(random.Random(int(argv[2]) if len(argv) > 2 else 12).sample(ids, min(int(argv[1]), len(ids))))
