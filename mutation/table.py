@@ -23,8 +23,10 @@ sys.path.insert(0, str(HERE))
 from sample import ENTRY  # noqa: E402
 
 NAMES = ("evaluate", "sgd", "checkpoint", "augment", "check", "shapes", "compiler")
-# Earlier runs kept beside the whole ones: (row label, first report); reruns lie beside it.
-KEPT = (("compiler: seeded sample of 600", Path("compiler-sample-00ef638") / "compiler.txt"),)
+# Runs beside the whole ones: an earlier one kept, and the lines changed after the whole run
+# (LINES=, NAME-lines.txt); (row label, first report), its reruns beside it.
+KEPT = (("compiler: seeded sample of 600", Path("compiler-sample-00ef638") / "compiler.txt"),
+        ("compiler: plan.py's lines changed since a397228", Path("compiler-lines.txt")))
 
 
 def outcomes(report: Path) -> dict[tuple[str, str, int], str]:

@@ -1179,3 +1179,31 @@ def test_the_model_output_of_a_sum2_cost_reading_a_channel_sum_is_that_sum():
     assert lower(net).logits == "s"
     model = build(net, devices="cpu")
     assert model(torch.randn(2, 3, 4, 4)).shape == (2, 4, 4, 4)
+
+
+_ONLY_DATA = "[net]\ntype=net\ninnerSize=4\n[data]\ntype=data\ndataIdx=0\n"
+
+
+def test_a_net_whose_only_computing_layer_sorts_before_data_is_lowered():
+    """data -> conv -> cost.sum2: the conv is a layer to compute, so the no-layer-to-compute
+    refusal (plan.py's _no_layer_to_compute) stays out of it, though "conv" sorts before "data"
+    (kills its `n.type > "data"` for `!=`: NotEq_Gt 4, run on its own in compiler-lines.txt)."""
+    net = loads(_ONLY_DATA + "[conv]\ntype=conv\ninputs=data\nchannels=3\nfilters=16\nfilterSize=3\n"
+                "padding=1\nstride=1\n[c]\ntype=cost.sum2\ninputs=conv\n", "conv.cfg")
+    assert [s.name for s in lower(net).steps] == ["conv"]
+
+
+def test_the_no_layer_to_compute_refusal_names_the_first_cost_and_its_model_output_input():
+    """Two costs reading the data: the refusal is at the first, c1 (line 7), and a crossent's
+    model output is its last input, the data layer, not its labels (kills plan.py's
+    `costs[-1]` and `inputs[not 1]` / `inputs[- 0]`: NumberReplacer 35 and 37, USub_Not 2)."""
+    with pytest.raises(SpecError) as e:
+        lower(loads(_ONLY_DATA + "[c1]\ntype=cost.sum2\ninputs=data\n[c2]\ntype=cost.sum2\ninputs=data\n",
+                    "two.cfg"))
+    first = e.value.diagnostics[0]
+    assert (first.span.line, first.message.split(":")[0]) == (7, "layer 'c1'")
+    with pytest.raises(SpecError) as e:
+        lower(loads(_ONLY_DATA + "[labels]\ntype=data\ndataIdx=1\n[c]\ntype=cost.crossent\n"
+                    "inputs=labels,data\n", "crossent.cfg"))
+    (d,) = e.value.diagnostics
+    assert d.message.endswith("(the model output would be the data layer 'data')")
