@@ -1,7 +1,7 @@
 """The survivors of a report that nobody has judged yet, with their diffs: the reading list.
 
     .venv/bin/python mutation/unjudged.py REPORT NAME [PATH PREFIX [LEFT-OUT PREFIX]]
-    # e.g. mutation/unjudged.py /tmp/compiler.txt compiler compiler/ compiler/layers/
+    # e.g. mutation/unjudged.py session-copy.txt compiler compiler/ compiler/layers/
 
 REPORT is a `cr-report --show-diff` text (mutation/results/NAME.txt, or one written from a running
 session's copy). Left out are the survivors that equivalent.txt lists, that killed_by_hand.txt
