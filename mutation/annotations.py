@@ -74,16 +74,22 @@ def only_annotations(source: str, mutant: str) -> bool:
     return a == b and source != mutant
 
 
+def mutant_only_annotations(module: str, diff: str) -> bool:
+    """Whether the mutant of `module` (a repository path) that `diff` makes changes function
+    annotations only; a ValueError where the diff is not of the module's source as it is now."""
+    source = (ROOT / module).read_text()
+    return only_annotations(source, apply(source, diff))
+
+
 def main(report: Path) -> None:
     for m in ENTRY.finditer(report.read_text()):
-        source = (ROOT / m["module"]).read_text()
         try:
-            mutant = apply(source, m["diff"])
+            annotation_only = mutant_only_annotations(m["module"], m["diff"])
         except ValueError as e:
             print(f"{m['module']} {m['op']} {m['occ']}: not checked, the source changed since the "
                   f"report ({e})", file=sys.stderr)
             continue
-        if only_annotations(source, mutant):
+        if annotation_only:
             print(f"{m['module']} {m['op']} {m['occ']}  # a function annotation only "
                   "(a string under `from __future__ import annotations`; mutation/annotations.py)")
 

@@ -13,17 +13,12 @@ operator and occurrence, which `cosmic-ray init` gives again for the same source
 from __future__ import annotations
 
 import random
-import re
 import sqlite3
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from annotations import HUNK  # noqa: E402
-
-ENTRY = re.compile(r"^\[job-id\] \S+\n(?P<module>\S+) (?P<op>\S+) (?P<occ>\d+)\n"
-                   r"worker outcome: \S+, test outcome: TestOutcome\.(?P<outcome>\w+)", re.M)
-
 
 def changed_row(diff: str) -> int:
     """The first line (1-based, of the unmutated source) that a mutant's unified diff changes."""

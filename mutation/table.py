@@ -20,8 +20,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from sample import ENTRY  # noqa: E402
-
 NAMES = ("evaluate", "sgd", "checkpoint", "augment", "check", "shapes", "compiler")
 # Runs beside the whole ones: an earlier one kept, and the lines changed after the whole run
 # (LINES=, NAME-lines.txt); (row label, first report), its reruns beside it.
@@ -29,12 +27,25 @@ KEPT = (("compiler: seeded sample of 600", Path("compiler-sample-00ef638") / "co
         ("compiler: plan.py's lines changed since a397228", Path("compiler-lines.txt")))
 
 
-def outcomes(report: Path) -> dict[tuple[str, str, int], str]:
+Key = tuple[str, str, int]  # (module, operator, occurrence), as equivalent.txt names a mutant
+# One mutant of a `cr-report` text and its outcome.
+ENTRY = re.compile(r"^\[job-id\] \S+\n(?P<module>\S+) (?P<op>\S+) (?P<occ>\d+)\n"
+                   r"worker outcome: \S+, test outcome: TestOutcome\.(?P<outcome>\w+)", re.M)
+
+
+def outcomes(report: Path) -> dict[Key, str]:
     """(module, operator, occurrence) -> KILLED / SURVIVED / INCOMPETENT ... for one report."""
     return {(m["module"], m["op"], int(m["occ"])): m["outcome"] for m in ENTRY.finditer(report.read_text())}
 
 
-def listed(file: str) -> set[tuple[str, str, int]]:
+def killed_in_reruns(first: Path) -> set[Key]:
+    """The mutants that a rerun of the run reported in `first` killed (its reruns lie beside it,
+    `NAME-rerunK.txt`); a kill in any rerun counts."""
+    return {k for rerun in sorted(first.parent.glob(f"{first.stem}-rerun*.txt"))
+            for k, v in outcomes(rerun).items() if v != "SURVIVED"}
+
+
+def listed(file: str) -> set[Key]:
     """The mutants a list names: `module operator occurrence  # reason` lines."""
     out = set()
     for line in (HERE / file).read_text().splitlines():
@@ -56,14 +67,11 @@ def row(name: str, eq: set, by_hand: set, report: Path | None = None) -> str | N
     commit = re.search(r"commit (\w+)", head)[1]
     total = int(re.search(r"^total jobs: (\d+)", text, re.M)[1])
     o = outcomes(first)
-    later: dict[tuple[str, str, int], str] = {}  # killed in any rerun counts
-    for rerun in sorted(first.parent.glob(f"{first.stem}-rerun*.txt")):
-        for k, v in outcomes(rerun).items():
-            later[k] = v if later.get(k) in (None, "SURVIVED") else later[k]
+    later = killed_in_reruns(first) | by_hand
     killed = sum(v != "SURVIVED" for v in o.values())  # killed, or the test run failed/timed out
     survivors = [k for k, v in o.items() if v == "SURVIVED"]
-    newly = sum(later.get(k) not in (None, "SURVIVED") or k in by_hand for k in survivors)
-    left = [k for k in survivors if later.get(k) in (None, "SURVIVED") and k not in by_hand]
+    newly = sum(k in later for k in survivors)
+    left = [k for k in survivors if k not in later]
     equiv = sum(k in eq for k in left)
     non_eq = len(o) - equiv
     score = (killed + newly) / non_eq if non_eq else 1.0

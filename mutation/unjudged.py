@@ -18,19 +18,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from annotations import ENTRY, ROOT, apply, only_annotations  # noqa: E402
-from table import listed, outcomes  # noqa: E402
-
-Key = tuple[str, str, int]  # (module, operator, occurrence), as equivalent.txt names a mutant
+from annotations import ENTRY, mutant_only_annotations  # noqa: E402
+from table import Key, killed_in_reruns, listed  # noqa: E402
 
 
 def judged(name: str) -> set[Key]:
     """The mutants already accounted for: listed as equivalent or killed by hand, or killed by a
     rerun of the module's run."""
-    done = listed("equivalent.txt") | listed("killed_by_hand.txt")
-    for rerun in sorted((HERE / "results").glob(f"{name}-rerun*.txt")):
-        done |= {k for k, v in outcomes(rerun).items() if v != "SURVIVED"}
-    return done
+    return (listed("equivalent.txt") | listed("killed_by_hand.txt")
+            | killed_in_reruns(HERE / "results" / f"{name}.txt"))
 
 
 def unjudged(report: Path, name: str, prefix: str = "", left_out: str = "") -> list[tuple[Key, str]]:
@@ -44,9 +40,8 @@ def unjudged(report: Path, name: str, prefix: str = "", left_out: str = "") -> l
         key = (module, m["op"], int(m["occ"]))
         if key in done or not module.startswith(prefix) or (left_out and module.startswith(left_out)):
             continue
-        source = (ROOT / module).read_text()
         try:
-            annotation_only = only_annotations(source, apply(source, m["diff"]))
+            annotation_only = mutant_only_annotations(module, m["diff"])
         except ValueError:  # lines around it changed since the report: a reader must look
             annotation_only = False
         if not annotation_only:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "mutation"))
+import annotations  # noqa: E402
 import table  # noqa: E402
 import try_mutant  # noqa: E402
 import unjudged  # noqa: E402
@@ -80,7 +81,7 @@ def test_try_mutant_takes_the_named_mutants_diff_from_a_report(tmp_path):
 def test_the_reading_list_leaves_out_every_survivor_already_accounted_for(results, monkeypatch):
     root = results.parent
     monkeypatch.setattr(unjudged, "HERE", root)
-    monkeypatch.setattr(unjudged, "ROOT", root)
+    monkeypatch.setattr(annotations, "ROOT", root)
     (root / "m.py").write_text(SOURCE)
     (root / "n.py").write_text("from __future__ import annotations\n\n\ndef g(a: int | None) -> int:\n    return 1\n")
     annotation_only = ("[job-id] g\nn.py core/ReplaceBinaryOperator_BitOr_Add 0\n"
