@@ -636,16 +636,26 @@ def test_the_checker_counts_each_op_and_follows_a_gpus_tag_through_untagged_ops(
     assert importlib.import_module("alexspec.compiler.transfer").CHECKER is None
 
 
-def test_a_hybrid_spec_under_torchrun_with_fewer_processes_than_gpus_is_refused(monkeypatch, tmp_path):
-    """The three-GPU hybrid spec started with two processes: a RunError at WORLD_SIZE."""
+def _in_an_existing_group(monkeypatch, env: dict[str, str | None]):
+    """torchrun's environment (`None`: the variable unset) with the process group already up and
+    no device mesh made: `group.setup` as a worker runs it, in this process. Returns `group`."""
     import torch.distributed.device_mesh as device_mesh
 
     from alexspec.compiler.parallel import group
 
-    for k, v in {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}.items():
-        monkeypatch.setenv(k, v)
+    for k, v in env.items():
+        if v is None:
+            monkeypatch.delenv(k, raising=False)
+        else:
+            monkeypatch.setenv(k, v)
     monkeypatch.setattr(group.dist, "is_initialized", lambda: True)
     monkeypatch.setattr(device_mesh, "init_device_mesh", lambda *a, **k: None)
+    return group
+
+
+def test_a_hybrid_spec_under_torchrun_with_fewer_processes_than_gpus_is_refused(monkeypatch, tmp_path):
+    """The three-GPU hybrid spec started with two processes: a RunError at WORLD_SIZE."""
+    group = _in_an_existing_group(monkeypatch, {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"})
     with pytest.raises(RunError) as e:
         group.setup(loads(_three_gpu_spec(), "h3.cfg"), "cpu")
     assert (e.value.message, e.value.where) == (
@@ -909,15 +919,7 @@ def test_a_process_of_an_existing_group_without_rank_or_local_rank_set_is_rank_0
     """WORLD_SIZE=2 and the process group already up, RANK and LOCAL_RANK unset: the process is
     rank 0 (the main one, which writes the run's files), local rank 0, as the defaults say;
     never a rank outside 0..world-1."""
-    import torch.distributed.device_mesh as device_mesh
-
-    from alexspec.compiler.parallel import group
-
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.delenv("RANK", raising=False)
-    monkeypatch.delenv("LOCAL_RANK", raising=False)
-    monkeypatch.setattr(group.dist, "is_initialized", lambda: True)
-    monkeypatch.setattr(device_mesh, "init_device_mesh", lambda *a, **k: None)
+    group = _in_an_existing_group(monkeypatch, {"WORLD_SIZE": "2", "RANK": None, "LOCAL_RANK": None})
     ctx = group.setup(_net("[out]\ntype=fc\ninputs=data\noutputs=3\n"), "cpu")
     assert (ctx.rank, ctx.local_rank, ctx.world_size, ctx.is_main) == (0, 0, 2, True)
     assert ctx.summary == "devices: gpu0 -> cpu (as given); rank 0 of 2 (gloo)"
@@ -959,14 +961,7 @@ def test_a_whole_sgd_state_with_more_velocities_than_rules_is_left_whole():
 def test_a_data_parallel_process_says_how_many_replicas_the_spec_asks_for(monkeypatch):
     """Under torchrun (two processes, the group already up), a spec whose layers all run on
     `gpu=0,1` (two replicas): the placement summary ends with the replica count."""
-    import torch.distributed.device_mesh as device_mesh
-
-    from alexspec.compiler.parallel import group
-
-    for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.setattr(group.dist, "is_initialized", lambda: True)
-    monkeypatch.setattr(device_mesh, "init_device_mesh", lambda *a, **k: None)
+    group = _in_an_existing_group(monkeypatch, {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"})
     layer = "[{n}]\ntype=fc\ninputs={i}\noutputs=3\ngpu=0,1\n"
     net = _net(layer.format(n="h", i="data") + layer.format(n="out", i="h"))
     assert net.replicas == 2

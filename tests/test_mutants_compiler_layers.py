@@ -145,7 +145,10 @@ def test_the_program_names_the_colour_transforms():
     assert shown("rgb2yuv", False) == "ColorTransform(rgb -> yuv)"
 
 
-BRANCH = """
+def _a_minus_its_rectified(rectifier: str) -> str:
+    """data -> fc a (6 outputs) -> r, a `rectifier` layer (type=neuron, or a one-input eltsum)
+    with neuron=relu -> s = a - r (eltsum, coeffs 1,-1) -> fc -> softmax -> logreg."""
+    return f"""
 [net]
 type=net
 innerSize=4
@@ -161,7 +164,7 @@ type=fc
 inputs=data
 outputs=6
 [r]
-type=neuron
+type={rectifier}
 inputs=a
 neuron=relu
 [s]
@@ -181,15 +184,20 @@ inputs=labels,probs
 """
 
 
-def test_a_relu_layer_leaves_the_output_it_reads_to_its_other_readers():
-    # a feeds both the relu layer r and s = a - r: s = min(a, 0) only if r did not overwrite a.
-    model = build(loads(BRANCH, "branch.cfg"), devices="cpu", dtype=D, seed=3).eval()
-    x = torch.randn(5, 1, 4, 4, generator=torch.Generator().manual_seed(4), dtype=D)
+def _assert_the_rectifier_leaves_a_alone(rectifier: str, seed: int) -> None:
+    # a feeds both the rectifier r and s = a - r: s = min(a, 0) only if r did not overwrite a.
+    model = build(loads(_a_minus_its_rectified(rectifier), f"{rectifier}.cfg"), devices="cpu",
+                  dtype=D, seed=3).eval()
+    x = torch.randn(5, 1, 4, 4, generator=torch.Generator().manual_seed(seed), dtype=D)
     w, b = model.layers["a"].weights[0].detach(), model.layers["a"].bias.detach()
     a = x.flatten(1) @ w.T + b
     assert (a < 0).any() and (a > 0).any()
     out = model.forward_layers(x, ["s"])["s"]
     torch.testing.assert_close(out, torch.clamp(a, max=0.0))
+
+
+def test_a_relu_layer_leaves_the_output_it_reads_to_its_other_readers():
+    _assert_the_rectifier_leaves_a_alone("neuron", seed=4)
 
 
 SUM2 = """
@@ -521,53 +529,11 @@ def test_top1_and_topk_hits_are_the_label_among_the_best_scores_not_an_index_abo
         assert (int(got.correct_top1), int(got.correct_topk)) == (top1, top1), kind
 
 
-ONE_INPUT = """
-[net]
-type=net
-innerSize=4
-[data]
-type=data
-dataIdx=0
-channels=1
-[labels]
-type=data
-dataIdx=1
-[a]
-type=fc
-inputs=data
-outputs=6
-[s]
-type=eltsum
-inputs=a
-neuron=relu
-[t]
-type=eltsum
-inputs=a,s
-coeffs=1,-1
-[fc]
-type=fc
-inputs=t
-outputs=3
-[probs]
-type=softmax
-inputs=fc
-[logprob]
-type=cost.logreg
-inputs=labels,probs
-"""
-
-
 def test_a_one_input_eltsum_with_relu_leaves_its_input_to_its_other_readers():
     """Kills simple.py ReplaceFalseWithTrue 1 (eltsum's relu in place). Over one input with
-    coefficient 1 the sum is the input tensor itself, so an in-place relu would rectify a for t
-    too: t = a - relu(a) = min(a, 0) only if a is left alone."""
-    model = build(loads(ONE_INPUT, "one.cfg"), devices="cpu", dtype=D, seed=3).eval()
-    x = torch.randn(5, 1, 4, 4, generator=torch.Generator().manual_seed(13), dtype=D)
-    w, b = model.layers["a"].weights[0].detach(), model.layers["a"].bias.detach()
-    a = x.flatten(1) @ w.T + b
-    assert (a < 0).any() and (a > 0).any()
-    out = model.forward_layers(x, ["t"])["t"]
-    torch.testing.assert_close(out, torch.clamp(a, max=0.0))
+    coefficient 1 the sum is the input tensor itself, so an in-place relu would rectify a for s
+    too: s = a - relu(a) = min(a, 0) only if a is left alone."""
+    _assert_the_rectifier_leaves_a_alone("eltsum", seed=13)
 
 
 def test_a_disabled_dropout_passes_its_input_through_at_train_time():
